@@ -1,0 +1,2 @@
+"""Thin Dagster definitions joining the retail core to the platform: assets, checks, partitions,
+jobs, schedules, resources."""

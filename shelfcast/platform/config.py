@@ -1,0 +1,173 @@
+"""Layered parameters with provenance, on OmegaConf.
+
+Layers are applied lowest precedence first: the versioned defaults, then overlays, then patches
+given when a run is triggered. Mappings merge key by key (a patch of one key keeps its siblings);
+lists are replaced whole. Every key of an upper layer must exist in the defaults with a value of
+the same type, so a typo fails before any work, naming the key, the layer and the closest valid
+key. For every leaf value the name of the layer that set it is recorded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from upath import UPath
+
+PATCH_LAYER = "--patch"
+
+
+class ConfigError(ValueError):
+    """A parameter layer is malformed, unreadable or names a key or type the defaults do not know."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of parameters: its name (a file URL or ``--patch``) and its values."""
+
+    name: str
+    values: dict[str, Any]
+    version: str | None = None
+
+
+@dataclass
+class ResolvedConfig:
+    """The merged, resolved parameters and, for every leaf, the layer that set it."""
+
+    values: dict[str, Any]
+    provenance: dict[str, str] = field(default_factory=dict)
+    layers: list[str] = field(default_factory=list)
+
+    def get(self, dotted_key: str) -> Any:
+        node: Any = self.values
+        for part in dotted_key.split("."):
+            node = node[part]
+        return node
+
+    def as_yaml(self) -> str:
+        return yaml.safe_dump(self.values, sort_keys=False)
+
+
+def read_layer(url: str, optional: bool = False) -> Layer | None:
+    """Read a YAML layer from a local path or any fsspec URL; ``None`` if optional and absent."""
+    path = UPath(url)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        if optional:
+            return None
+        raise ConfigError(f"config layer {url} does not exist") from None
+    except Exception as error:  # unreachable server, bad credentials, ...
+        raise ConfigError(f"config layer {url} could not be read: {error}") from None
+    return Layer(name=url, values=parse_yaml(text, url))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{source}{where}: malformed YAML ({problem})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a mapping of parameters, found {type(values).__name__}")
+    return values
+
+
+def patch_layer(patches: Iterable[str], name: str = PATCH_LAYER) -> Layer:
+    """``['optimiser.max_price_change=0.1', ...]`` as a layer; values are parsed as YAML."""
+    patches = list(patches)
+    for patch in patches:
+        if "=" not in patch or not patch.split("=", 1)[0].strip():
+            raise ConfigError(f"{name} {patch!r}: expected KEY=VALUE, e.g. optimiser.max_changes=10")
+    try:
+        values = OmegaConf.to_container(OmegaConf.from_dotlist(patches))
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{name}: {error}") from None
+    return Layer(name=name, values=values)  # type: ignore[arg-type]
+
+
+def merge_layers(
+    defaults: Layer, overlays: Iterable[Layer], open_mappings: Iterable[str] = ()
+) -> ResolvedConfig:
+    """Merge overlays onto the defaults, checking every key and type against the defaults.
+
+    ``open_mappings`` names mappings (dotted keys) whose entries an overlay may add, such as a
+    new market; every other key must already exist in the defaults.
+    """
+    open_mappings = tuple(open_mappings)
+    merged = OmegaConf.create(defaults.values)
+    provenance = {key: defaults.name for key in _leaves(defaults.values)}
+    names = [defaults.name]
+    for layer in overlays:
+        _check_layer(layer, merged, open_mappings)
+        merged = OmegaConf.merge(merged, OmegaConf.create(layer.values))
+        label = layer.name if layer.version is None else f"{layer.name}@{layer.version}"
+        for key in _leaves(layer.values):
+            for existing in [k for k in provenance if k.startswith(key + ".")]:
+                del provenance[existing]  # a list or mapping replaced whole
+            provenance[key] = label
+        names.append(label)
+    try:
+        values = OmegaConf.to_container(merged, resolve=True)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"could not resolve parameters: {error}") from None
+    return ResolvedConfig(values=values, provenance=provenance, layers=names)  # type: ignore[arg-type]
+
+
+def _check_layer(layer: Layer, merged: DictConfig, open_mappings: tuple[str, ...]) -> None:
+    reference = OmegaConf.to_container(merged)
+    for key, value in _leaves(layer.values).items():
+        if any(key == m or key.startswith(m + ".") for m in open_mappings):
+            continue
+        node: Any = reference
+        walked: list[str] = []
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                valid = [".".join([*walked, k]) for k in node] if isinstance(node, Mapping) else []
+                hint = difflib.get_close_matches(".".join([*walked, part]), valid, n=1)
+                suggestion = f"; did you mean {hint[0]}?" if hint else ""
+                raise ConfigError(
+                    f"{layer.name}: unknown parameter {key} = {value!r}{suggestion}"
+                )
+            node = node[part]
+            walked.append(part)
+        _check_type(layer.name, key, value, node)
+
+
+def _check_type(layer: str, key: str, value: Any, default: Any) -> None:
+    if default is None or value is None:
+        return
+    expected = type(default)
+    ok = isinstance(value, expected) or (
+        expected is float and isinstance(value, int) and not isinstance(value, bool)
+    )
+    if expected is str and isinstance(value, str):
+        ok = True
+    if isinstance(default, bool) != isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ConfigError(
+            f"{layer}: {key} = {value!r} has type {type(value).__name__}, "
+            f"expected {expected.__name__} (default {default!r})"
+        )
+
+
+def _leaves(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested mappings to dotted keys; lists are leaves (they are replaced whole)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_leaves(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat

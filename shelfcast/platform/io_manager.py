@@ -1,0 +1,107 @@
+"""Parquet IO manager over any fsspec URL, validating every frame against its contract.
+
+Each partition of an asset is one Parquet object at a Hive-style key,
+``<base>/<asset>/<dim>=<value>/<dim>=<value>.parquet`` (e.g.
+``lake/sales/market=US/month=2024-03.parquet``), so DuckDB, Athena or Spark read the lake
+directly. Writes are atomic. When a downstream step loads an input, the frame is validated
+against the contract of the asset that produced it, so drift is caught where it enters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pyarrow_lib
+from dagster import (
+    InputContext,
+    MetadataValue,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    OutputContext,
+    TimeWindowPartitionsDefinition,
+    UPathIOManager,
+)
+from dagster._core.definitions.partitions.schedule_type import ScheduleType
+from upath import UPath
+
+from shelfcast.platform.storage import read_parquet, write_parquet_atomic
+from shelfcast.platform.validation import ContractViolation, validate_frame
+
+
+class ParquetIOManager(UPathIOManager):
+    """Stores pandas frames as zstd Parquet, one object per partition, validated on load."""
+
+    extension = ".parquet"
+
+    def __init__(
+        self, base_path: UPath, contracts: Mapping[str, type[pa.DataFrameModel]] | None = None
+    ):
+        super().__init__(base_path=base_path)
+        self._contracts = dict(contracts or {})
+
+    # -- paths -------------------------------------------------------------------------------
+    def _get_paths_for_partitions(self, context: InputContext | OutputContext) -> dict[str, UPath]:
+        """Hive-style ``dim=value`` folders instead of Dagster's bare ``value/value``."""
+        asset_path = self._get_path_without_extension(context)
+        partitions_def = context.asset_partitions_def
+        return {
+            key: self._with_extension(asset_path.joinpath(*hive_segments(partitions_def, key)))
+            for key in context.asset_partition_keys
+        }
+
+    # -- write -------------------------------------------------------------------------------
+    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                "the Parquet IO manager stores pandas DataFrames only"
+            )
+        size = write_parquet_atomic(path, obj)
+        context.add_output_metadata({"stored_bytes": MetadataValue.int(size)})
+
+    # -- read --------------------------------------------------------------------------------
+    def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
+        asset = context.asset_key.to_user_string()
+        try:
+            frame = read_parquet(path)
+        except FileNotFoundError:
+            raise
+        except (pyarrow_lib.ArrowException, OSError, ValueError) as error:
+            raise ContractViolation(
+                description=(
+                    f"{asset} at {path} is not a readable Parquet file ({error}); "
+                    f"re-materialize {asset} for this partition"
+                ),
+                allow_retries=False,
+            ) from None
+        contract = self._contracts.get(asset)
+        if contract is None:
+            return frame
+        return validate_frame(frame, contract, f"{asset} loaded from {path}")
+
+    def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict:
+        return {"dagster/row_count": MetadataValue.int(len(obj))}
+
+
+def hive_segments(partitions_def, partition_key: str) -> list[str]:
+    """``['market=US', 'month=2024-03']`` for the multi-partition key ``US|2024-03-01``."""
+    if isinstance(partitions_def, MultiPartitionsDefinition):
+        if not isinstance(partition_key, MultiPartitionKey):
+            partition_key = partitions_def.get_partition_key_from_str(partition_key)
+        return [
+            f"{dimension.name}={_path_value(dimension.partitions_def, partition_key.keys_by_dimension[dimension.name])}"
+            for dimension in partitions_def.partitions_defs
+        ]
+    return [_path_value(partitions_def, partition_key)]
+
+
+def _path_value(partitions_def, key: str) -> str:
+    """Monthly time partitions are written ``YYYY-MM``; other keys as they are."""
+    if (
+        isinstance(partitions_def, TimeWindowPartitionsDefinition)
+        and partitions_def.schedule_type == ScheduleType.MONTHLY
+    ):
+        return partitions_def.start_time_for_partition_key(key).strftime("%Y-%m")
+    return key
