@@ -7,7 +7,14 @@ import datetime as dt
 import pandas as pd
 
 EXPORT_COLUMNS = (
-    "sku", "market", "currency", "effective_date", "current_price", "new_price", "change_pct", "reason",
+    "sku",
+    "market",
+    "currency",
+    "effective_date",
+    "current_price",
+    "new_price",
+    "change_pct",
+    "reason",
 )
 
 

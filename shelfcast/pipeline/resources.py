@@ -47,7 +47,11 @@ class PipelineParams(ConfigurableResource):
         ]
         remote = (self.config_url or locations.config_url()).rstrip("/")
         if remote:
-            for name in (f"market={market}.yaml", f"month={month}.yaml", f"market={market}/month={month}.yaml"):
+            for name in (
+                f"market={market}.yaml",
+                f"month={month}.yaml",
+                f"market={market}/month={month}.yaml",
+            ):
                 overlays.append(read_layer(f"{remote}/{name}", optional=True))
         if self.patches:
             overlays.append(patch_layer(self.patches))
@@ -67,10 +71,17 @@ class LakeIOManager(ConfigurableIOManagerFactory):
 class LandingZone(ConfigurableResource):
     """Upstream drops under ``<url>/<dataset>/market=<M>/month=<YYYY-MM>/``."""
 
-    url: str = Field(default="", description="Local folder or fsspec URL; empty: $SHELFCAST_LANDING")
+    url: str = Field(
+        default="", description="Local folder or fsspec URL; empty: $SHELFCAST_LANDING"
+    )
 
     def folder(self, dataset: str, market: str, month: str):
-        return as_upath(self.url or locations.landing_url()) / dataset / f"market={market}" / f"month={month}"
+        return (
+            as_upath(self.url or locations.landing_url())
+            / dataset
+            / f"market={market}"
+            / f"month={month}"
+        )
 
     def read(self, dataset: str, market: str, month: str) -> pd.DataFrame:
         return read_drop(self.folder(dataset, market, month))

@@ -78,7 +78,9 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise ConfigError(f"{source}: expected a mapping of parameters, found {type(values).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping of parameters, found {type(values).__name__}"
+        )
     return values
 
 
@@ -87,7 +89,9 @@ def patch_layer(patches: Iterable[str], name: str = PATCH_LAYER) -> Layer:
     patches = list(patches)
     for patch in patches:
         if "=" not in patch or not patch.split("=", 1)[0].strip():
-            raise ConfigError(f"{name} {patch!r}: expected KEY=VALUE, e.g. optimiser.max_changes=10")
+            raise ConfigError(
+                f"{name} {patch!r}: expected KEY=VALUE, e.g. optimiser.max_changes=10"
+            )
     try:
         values = OmegaConf.to_container(OmegaConf.from_dotlist(patches))
     except OmegaConfBaseException as error:
@@ -135,9 +139,7 @@ def _check_layer(layer: Layer, merged: DictConfig, open_mappings: tuple[str, ...
                 valid = [".".join([*walked, k]) for k in node] if isinstance(node, Mapping) else []
                 hint = difflib.get_close_matches(".".join([*walked, part]), valid, n=1)
                 suggestion = f"; did you mean {hint[0]}?" if hint else ""
-                raise ConfigError(
-                    f"{layer.name}: unknown parameter {key} = {value!r}{suggestion}"
-                )
+                raise ConfigError(f"{layer.name}: unknown parameter {key} = {value!r}{suggestion}")
             node = node[part]
             walked.append(part)
         _check_type(layer.name, key, value, node)

@@ -57,22 +57,40 @@ def deliver_to_outbox(folder: UPath, scope: str, rows: pd.DataFrame, header: dic
         previous = json.loads(manifest_path.read_text())
         if previous.get("checksum") == checksum:
             return Receipt(
-                batch=0, idempotency_key=key, destination=str(folder), attempts=0,
-                status="already_delivered", row_count=len(rows), accepted_count=len(rows),
-                partner_reference=previous["reference"], checksum=checksum,
+                batch=0,
+                idempotency_key=key,
+                destination=str(folder),
+                attempts=0,
+                status="already_delivered",
+                row_count=len(rows),
+                accepted_count=len(rows),
+                partner_reference=previous["reference"],
+                checksum=checksum,
                 delivered_at=dt.datetime.fromisoformat(previous["delivered_at"]),
             )
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     write_bytes_atomic(folder / "batch.json", payload)
     manifest = {
-        "scope": scope, "idempotency_key": key, "row_count": len(rows), "checksum": checksum,
-        "file": "batch.json", "reference": f"outbox:{key[:12]}", "delivered_at": now.isoformat(),
+        "scope": scope,
+        "idempotency_key": key,
+        "row_count": len(rows),
+        "checksum": checksum,
+        "file": "batch.json",
+        "reference": f"outbox:{key[:12]}",
+        "delivered_at": now.isoformat(),
     }
     write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     return Receipt(
-        batch=0, idempotency_key=key, destination=str(folder), attempts=1, status="delivered",
-        row_count=len(rows), accepted_count=len(rows), partner_reference=manifest["reference"],
-        checksum=checksum, delivered_at=now,
+        batch=0,
+        idempotency_key=key,
+        destination=str(folder),
+        attempts=1,
+        status="delivered",
+        row_count=len(rows),
+        accepted_count=len(rows),
+        partner_reference=manifest["reference"],
+        checksum=checksum,
+        delivered_at=now,
     )
 
 

@@ -51,7 +51,9 @@ def read_drop(folder: UPath) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def write_drop(folder: UPath, name: str, frame: pd.DataFrame, file_format: str = "parquet") -> UPath:
+def write_drop(
+    folder: UPath, name: str, frame: pd.DataFrame, file_format: str = "parquet"
+) -> UPath:
     """Write one drop file atomically (used by the demo data generator and tests)."""
     if file_format not in ("csv", "parquet"):
         raise ValueError(f"unknown landing format {file_format!r}: use csv or parquet")

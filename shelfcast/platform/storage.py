@@ -37,7 +37,9 @@ def write_bytes_atomic(path: UPath, data: bytes) -> None:
     if is_local(path):
         target = path.path
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        temporary = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+        temporary = os.path.join(
+            os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp"
+        )
         try:
             with open(temporary, "wb") as handle:
                 handle.write(data)

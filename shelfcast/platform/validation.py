@@ -54,7 +54,9 @@ def describe_schema_errors(
         if row.check == "column_in_dataframe":
             lines.append(f"  - missing column {row.sample.strip('[]')!s}")
         elif row.check == "column_in_schema":
-            lines.append(f"  - unexpected column {row.sample.strip('[]')!s} (the contract is strict)")
+            lines.append(
+                f"  - unexpected column {row.sample.strip('[]')!s} (the contract is strict)"
+            )
         else:
             lines.append(
                 f"  - column '{row.column}' fails check {row.check}: "

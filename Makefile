@@ -1,0 +1,46 @@
+# The few commands a newcomer needs. Everything installs into .venv in this folder.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: demo test dev bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: configs/dagster/local.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+## demo: install, generate demo data, run 2 markets x 2 months, print a summary
+demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/shelfcast demo
+
+## test: install the dev extras and run the whole test suite
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+## dev: the Dagster UI on http://127.0.0.1:3000 with the demo's instance
+dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## bench: run the benchmarks and record their results under benchmarks/results
+bench: $(VENV)/.installed-dev
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check shelfcast shelfcast_tests benchmarks
+	$(BIN)/ruff format --check shelfcast shelfcast_tests benchmarks
+
+clean:
+	rm -rf data .dagster_home

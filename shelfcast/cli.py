@@ -1,0 +1,183 @@
+"""The `shelfcast` command line: generate demo data, run partitions, show parameters."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shelfcast import locations
+
+app = typer.Typer(
+    help="Monthly price recommendations for underperforming retail products.", no_args_is_help=True
+)
+data_app = typer.Typer(help="Landing-zone data.", no_args_is_help=True)
+config_app = typer.Typer(help="Layered parameters.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(config_app, name="config")
+console = Console()
+err = Console(stderr=True)
+
+Patch = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--patch",
+        "-p",
+        help="Parameter patch KEY=VALUE (repeatable), e.g. optimiser.max_changes=10",
+    ),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+@data_app.command("generate")
+def data_generate(
+    landing: Annotated[
+        str | None, typer.Option(help="Folder or URL; default $SHELFCAST_LANDING")
+    ] = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    products: Annotated[
+        int | None, typer.Option(help="Products per market (default: each market's own size)")
+    ] = None,
+    markets: Annotated[str | None, typer.Option(help="Comma-separated markets, e.g. US,GB")] = None,
+    first_month: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
+    last_month: Annotated[str | None, typer.Option(help="YYYY-MM")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+) -> None:
+    """Write deterministic demo drops for every market and month to the landing zone."""
+    from shelfcast.core.demo_data import GeneratorSpec, generate
+    from shelfcast.platform.landing import write_drop
+    from shelfcast.platform.storage import as_upath
+
+    if file_format not in ("parquet", "csv"):
+        raise _fail(f"--format {file_format!r}: use parquet or csv")
+    spec = GeneratorSpec(seed=seed).with_size(
+        products=products,
+        markets=markets.split(",") if markets else None,
+        first_month=first_month,
+        last_month=last_month,
+    )
+    root = as_upath(landing or locations.landing_url())
+    drops = 0
+    with console.status("generating drops") as status:
+        for drop in generate(spec):
+            for dataset, frame in (("sales", drop.sales), ("products", drop.products)):
+                folder = root / dataset / f"market={drop.market}" / f"month={drop.month}"
+                write_drop(folder, dataset, frame, file_format)
+            drops += 1
+            status.update(f"generating drops: {drop.market} {drop.month}")
+    console.print(f"wrote {drops} market-month drops ({file_format}) to {root}")
+
+
+@app.command("run")
+def run(
+    market: Annotated[list[str], typer.Option("--market", "-m", help="Market (repeatable)")],
+    month: Annotated[list[str], typer.Option("--month", help="Month YYYY-MM (repeatable)")],
+    patch: Patch = None,
+) -> None:
+    """Materialize every asset for each market × month given."""
+    from shelfcast.pipeline.runner import run_partitions
+
+    outcomes = run_partitions(market, month, patch or [], console)
+    _print_outcomes(outcomes)
+    if any(not o.success for o in outcomes):
+        for outcome in outcomes:
+            if not outcome.success:
+                err.print(
+                    f"[bold red]{outcome.partition} failed:[/] {outcome.error}", highlight=False
+                )
+        raise typer.Exit(code=1)
+
+
+@app.command("demo")
+def demo(
+    markets: Annotated[str, typer.Option(help="Comma-separated markets")] = "US,GB",
+    months: Annotated[str, typer.Option(help="Comma-separated months")] = "2024-02,2024-03",
+) -> None:
+    """Generate the demo data if absent, run the pipeline on a few partitions, summarise."""
+    from shelfcast.platform.landing import drop_files
+    from shelfcast.platform.storage import as_upath
+
+    landing = as_upath(locations.landing_url())
+    market_list, month_list = markets.split(","), months.split(",")
+    if not drop_files(landing / "sales" / f"market={market_list[0]}" / f"month={month_list[-1]}"):
+        data_generate(
+            landing=None,
+            file_format="parquet",
+            products=None,
+            markets=None,
+            first_month=None,
+            last_month=None,
+            seed=7,
+        )
+    run(market=market_list, month=month_list, patch=None)
+    console.print(
+        f"\nlake:    {locations.storage_url()}\noutbox:  {locations.outbox_url()}\n"
+        f"runs:    {os.environ.get('DAGSTER_HOME', '(ephemeral instance)')}\n"
+        "UI:      make dev, then open http://127.0.0.1:3000"
+    )
+
+
+@config_app.command("show")
+def config_show(
+    market: Annotated[str, typer.Option("--market", "-m")],
+    month: Annotated[str, typer.Option("--month")],
+    patch: Patch = None,
+    provenance: Annotated[bool, typer.Option(help="Show the layer that set each value")] = False,
+) -> None:
+    """Print the effective parameters of a partition."""
+    from shelfcast.pipeline.runner import resolve_params
+
+    try:
+        resolved = resolve_params(market, month, patch or [])
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if not provenance:
+        console.print(resolved.as_yaml(), end="", highlight=False, markup=False)
+        return
+    table = Table("parameter", "value", "layer")
+    for key, layer in resolved.provenance.items():
+        table.add_row(key, repr(resolved.get(key)), layer)
+    console.print(table)
+
+
+def _print_outcomes(outcomes) -> None:
+    table = Table(
+        "partition",
+        "status",
+        "products",
+        "underperforming",
+        "price changes",
+        "margin uplift",
+        "seconds",
+    )
+    for o in outcomes:
+        table.add_row(
+            o.partition,
+            "[green]ok[/]" if o.success else "[red]failed[/]",
+            *(
+                str(v)
+                for v in (
+                    o.summary.get("products", "-"),
+                    o.summary.get("underperforming", "-"),
+                    o.summary.get("price_changes", "-"),
+                    o.summary.get("margin_uplift", "-"),
+                    f"{o.seconds:.1f}",
+                )
+            ),
+        )
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

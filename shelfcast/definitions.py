@@ -1,0 +1,30 @@
+"""The Dagster code location of shelfcast."""
+
+from __future__ import annotations
+
+from dagster import Definitions, multiprocess_executor
+
+from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
+from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule
+from shelfcast.pipeline.resources import LakeIOManager, LandingZone, PipelineParams
+
+defs = Definitions(
+    assets=[
+        ingest.sales,
+        ingest.products,
+        performance.product_performance,
+        forecast.demand_forecast,
+        pricing.price_recommendations,
+        partner.partner_export,
+        partner.partner_delivery,
+    ],
+    asset_checks=[pricing.recommendations_satisfy_constraints],
+    jobs=[monthly_pricing],
+    schedules=[monthly_pricing_schedule],
+    resources={
+        "io_manager": LakeIOManager(),
+        "landing": LandingZone(),
+        "params": PipelineParams(),
+    },
+    executor=multiprocess_executor.configured({"max_concurrent": 2}),
+)

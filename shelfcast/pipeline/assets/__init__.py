@@ -1,0 +1,1 @@
+"""The seven assets of the monthly pricing pipeline, one module per stage."""

@@ -1,0 +1,69 @@
+"""`sales` and `products`: landing drops cleaned into their contracts."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dagster import AssetExecutionContext, MetadataValue, asset
+
+from shelfcast.core.cleaning import clean_products, clean_sales
+from shelfcast.pipeline.common import (
+    contract_metadata,
+    contract_type,
+    frame_metadata,
+    market_and_month,
+    params_of,
+    user_errors,
+    validated,
+)
+from shelfcast.pipeline.partitions import market_month
+from shelfcast.pipeline.resources import LandingZone, PipelineParams
+from shelfcast.schemas import ProductsSchema, SalesSchema
+
+
+@asset(
+    partitions_def=market_month,
+    dagster_type=contract_type(SalesSchema),
+    metadata=contract_metadata(SalesSchema),
+    group_name="ingest",
+    code_version="1",
+)
+def sales(context: AssetExecutionContext, landing: LandingZone) -> pd.DataFrame:
+    """Cleaned daily sales per product for the month, from the landing drop."""
+    market, month = market_and_month(context)
+    with user_errors(f"sales drop {landing.folder('sales', market, month)}"):
+        frame = clean_sales(landing.read("sales", market, month), market, month)
+    frame = validated(frame, SalesSchema, "sales", context)
+    context.add_output_metadata(
+        {
+            **frame_metadata(frame),
+            "products": MetadataValue.int(frame["product_id"].nunique()),
+            "units": MetadataValue.int(int(frame["units"].sum())),
+            "revenue": MetadataValue.float(round(float(frame["revenue"].sum()), 2)),
+        }
+    )
+    return frame
+
+
+@asset(
+    partitions_def=market_month,
+    dagster_type=contract_type(ProductsSchema),
+    metadata=contract_metadata(ProductsSchema),
+    group_name="ingest",
+    code_version="1",
+)
+def products(
+    context: AssetExecutionContext, landing: LandingZone, params: PipelineParams
+) -> pd.DataFrame:
+    """Product master snapshot: category, unit cost, current price, stock on hand."""
+    market, month = market_and_month(context)
+    currency = params_of(context, params).get(f"markets.{market}.currency")
+    with user_errors(f"products drop {landing.folder('products', market, month)}"):
+        frame = clean_products(landing.read("products", market, month), market, month, currency)
+    frame = validated(frame, ProductsSchema, "products", context)
+    context.add_output_metadata(
+        {
+            **frame_metadata(frame),
+            "categories": MetadataValue.int(frame["category"].nunique()),
+        }
+    )
+    return frame

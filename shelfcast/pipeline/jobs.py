@@ -1,0 +1,52 @@
+"""The monthly pricing job and its schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    define_asset_job,
+    schedule,
+)
+
+from shelfcast.pipeline.partitions import MARKETS, market_month, partition_key
+
+MONTHLY_PRICING = "monthly_pricing"
+
+monthly_pricing = define_asset_job(
+    MONTHLY_PRICING,
+    selection=AssetSelection.all(),
+    partitions_def=market_month,
+    description="All seven stages for one market and month.",
+)
+
+
+def partition_tags(market: str, month: str) -> dict[str, str]:
+    """Run tags for one partition; the per-dimension tags make the key a MultiPartitionKey."""
+    return {
+        "dagster/partition": str(partition_key(market, month)),
+        "dagster/partition/market": market,
+        "dagster/partition/month": f"{month}-01",
+    }
+
+
+@schedule(
+    job=monthly_pricing,
+    cron_schedule="0 6 2 * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+)
+def monthly_pricing_schedule(context: ScheduleEvaluationContext):
+    """On the 2nd of each month, run every market for the month that just closed."""
+    now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+    closed = (now.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    for market in MARKETS:
+        yield RunRequest(
+            run_key=f"{market}|{closed}",
+            partition_key=str(partition_key(market, closed)),
+            tags={"dagster/partition/market": market, "dagster/partition/month": f"{closed}-01"},
+        )
