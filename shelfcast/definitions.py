@@ -5,7 +5,7 @@ from __future__ import annotations
 from dagster import Definitions, multiprocess_executor
 
 from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
-from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule
+from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule, sales_history
 from shelfcast.pipeline.resources import LakeIOManager, LandingZone, PipelineParams
 
 defs = Definitions(
@@ -19,7 +19,7 @@ defs = Definitions(
         partner.partner_delivery,
     ],
     asset_checks=[pricing.recommendations_satisfy_constraints],
-    jobs=[monthly_pricing],
+    jobs=[monthly_pricing, sales_history],
     schedules=[monthly_pricing_schedule],
     resources={
         "io_manager": LakeIOManager(),

@@ -1,7 +1,5 @@
 """The monthly pricing job and its schedule."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 from dagster import (
@@ -22,6 +20,14 @@ monthly_pricing = define_asset_job(
     selection=AssetSelection.all(),
     partitions_def=market_month,
     description="All seven stages for one market and month.",
+)
+
+SALES_HISTORY = "sales_history"
+sales_history = define_asset_job(
+    SALES_HISTORY,
+    selection=AssetSelection.assets("sales"),
+    partitions_def=market_month,
+    description="Months of sales drops loaded in one run (a single-run backfill).",
 )
 
 

@@ -12,12 +12,25 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import pandas as pd
 from dagster import DagsterInstance
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
-from shelfcast.pipeline.jobs import MONTHLY_PRICING, partition_tags
-from shelfcast.pipeline.partitions import MARKETS, month_partitions, partition_key
-from shelfcast.pipeline.resources import PipelineParams
+from shelfcast import locations
+from shelfcast.pipeline.jobs import MONTHLY_PRICING, SALES_HISTORY, partition_tags
+from shelfcast.pipeline.partitions import (
+    HISTORY_WINDOW_MONTHS,
+    MARKETS,
+    month_partitions,
+    partition_key,
+)
+from shelfcast.pipeline.resources import LandingZone, PipelineParams
 from shelfcast.platform.config import ConfigError, ResolvedConfig
+from shelfcast.platform.landing import drop_files
+from shelfcast.platform.storage import as_upath
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -119,3 +132,52 @@ def summary(result) -> dict:
         "price_changes": value("price_recommendations", "price_changes"),
         "margin_uplift": value("price_recommendations", "margin_uplift"),
     }
+
+
+def missing_history(market: str, month: str) -> list[str]:
+    """Months of the forecast window whose sales are in the landing zone but not yet in the lake.
+
+    The window runs back from ``month`` over the months with a landing drop, at most
+    HISTORY_WINDOW_MONTHS long; ``month`` itself is left to the partition's own run.
+    """
+    landing = LandingZone()
+    lake = as_upath(locations.storage_url()) / "sales" / f"market={market}"
+    missing = []
+    period = pd.Period(month, freq="M") - 1
+    first = pd.Period(month_partitions.get_first_partition_key()[:7], freq="M")
+    for _ in range(HISTORY_WINDOW_MONTHS - 1):
+        if period < first:
+            break
+        label = period.strftime("%Y-%m")
+        if not drop_files(landing.folder("sales", market, label)):
+            break
+        if not (lake / f"month={label}.parquet").exists():
+            missing.append(label)
+        period -= 1
+    return sorted(missing)
+
+
+def load_sales_history(defs, instance, market: str, month: str, console=None) -> Outcome | None:
+    """Materialize the missing history months of ``market`` in one single-run backfill."""
+    missing = missing_history(market, month)
+    if not missing:
+        return None
+    label = f"{market} sales {missing[0]} … {missing[-1]}"
+    if console is not None:
+        console.print(f"loading sales history {label} …", highlight=False)
+    started = time.perf_counter()
+    result = defs.resolve_job_def(SALES_HISTORY).execute_in_process(
+        instance=instance,
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: str(partition_key(market, missing[0])),
+            ASSET_PARTITION_RANGE_END_TAG: str(partition_key(market, missing[-1])),
+        },
+        raise_on_error=False,
+    )
+    return Outcome(
+        partition=label,
+        success=result.success,
+        seconds=time.perf_counter() - started,
+        error="" if result.success else failure_message(result),
+        run_id=result.run_id,
+    )

@@ -52,6 +52,37 @@ class ParquetIOManager(UPathIOManager):
         }
 
     # -- write -------------------------------------------------------------------------------
+    def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
+        """One object per partition, also when one run materializes many (a single-run backfill).
+
+        A frame that covers several partitions carries one column per partition dimension, with
+        the values as they appear in paths (``market == 'US'``, ``month == '2024-03'``); it is split
+        along them and each partition's rows go to that partition's object.
+        """
+        if not context.has_asset_partitions or len(context.asset_partition_keys) == 1:
+            super().handle_output(context, obj)
+            return
+        partitions_def = context.asset_partitions_def
+        if not isinstance(partitions_def, MultiPartitionsDefinition):
+            raise TypeError(
+                "one output covering several partitions is supported for multi-partitioned assets "
+                "whose frame has a column per partition dimension"
+            )
+        total = 0
+        for key, path in self._get_paths_for_partitions(context).items():
+            part = obj
+            for segment in hive_segments(partitions_def, key):
+                dimension, _, value = segment.rpartition("=")
+                part = part.loc[part[dimension].astype(str) == value]
+            total += write_parquet_atomic(path, part.reset_index(drop=True))
+        context.add_output_metadata(
+            {
+                "partitions_written": MetadataValue.int(len(context.asset_partition_keys)),
+                "stored_bytes": MetadataValue.int(total),
+                "dagster/row_count": MetadataValue.int(len(obj)),
+            }
+        )
+
     def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(

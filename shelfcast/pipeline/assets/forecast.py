@@ -1,7 +1,5 @@
 """`demand_forecast`: daily demand of the underperformers over the decision horizon."""
 
-from __future__ import annotations
-
 import math
 
 import pandas as pd

@@ -1,9 +1,7 @@
 """`sales` and `products`: landing drops cleaned into their contracts."""
 
-from __future__ import annotations
-
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, asset
 
 from shelfcast.core.cleaning import clean_products, clean_sales
 from shelfcast.pipeline.common import (
@@ -15,8 +13,9 @@ from shelfcast.pipeline.common import (
     user_errors,
     validated,
 )
-from shelfcast.pipeline.partitions import market_month
+from shelfcast.pipeline.partitions import market_month, split_partition_key
 from shelfcast.pipeline.resources import LandingZone, PipelineParams
+from shelfcast.platform.validation import validate_frame
 from shelfcast.schemas import ProductsSchema, SalesSchema
 
 
@@ -26,13 +25,18 @@ from shelfcast.schemas import ProductsSchema, SalesSchema
     metadata=contract_metadata(SalesSchema),
     group_name="ingest",
     code_version="1",
+    # Months of history load in one run: the IO manager writes each partition's own object.
+    backfill_policy=BackfillPolicy.single_run(),
 )
 def sales(context: AssetExecutionContext, landing: LandingZone) -> pd.DataFrame:
     """Cleaned daily sales per product for the month, from the landing drop."""
-    market, month = market_and_month(context)
-    with user_errors(f"sales drop {landing.folder('sales', market, month)}"):
-        frame = clean_sales(landing.read("sales", market, month), market, month)
-    frame = validated(frame, SalesSchema, "sales", context)
+    months = []
+    for key in context.partition_keys:
+        market, month = split_partition_key(key)
+        with user_errors(f"sales drop {landing.folder('sales', market, month)}"):
+            frame = clean_sales(landing.read("sales", market, month), market, month)
+        months.append(validate_frame(frame, SalesSchema, f"sales {market} {month}"))
+    frame = pd.concat(months, ignore_index=True) if len(months) > 1 else months[0]
     context.add_output_metadata(
         {
             **frame_metadata(frame),

@@ -1,7 +1,5 @@
 """`partner_export` and `partner_delivery`: the partner's rows, and the receipt of sending them."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, Failure, MetadataValue, asset
 

@@ -1,7 +1,5 @@
 """`product_performance`: month KPIs per product and the underperformer flag with its reasons."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
 

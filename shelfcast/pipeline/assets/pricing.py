@@ -1,7 +1,5 @@
 """`price_recommendations`: one price per underperformer, chosen by a mixed-integer program."""
 
-from __future__ import annotations
-
 from dataclasses import asdict
 
 import pandas as pd

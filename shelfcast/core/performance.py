@@ -1,0 +1,223 @@
+"""Month KPIs per product and explainable underperformer rules.
+
+Every rule is a small named function over the KPI frame, so a reader sees the exact condition
+that flagged a product, and ``reasons`` lists every rule that fired. A rule fires only when its
+inputs are known: a comparison with a missing KPI (NaN) is false, and ratios on fewer than
+``min_units_for_ratios`` units are not trusted (noise, not signal).
+
+Definitions worth knowing:
+
+- A month is *present* when the sales frame holds at least one row of that month (for any
+  product); inside a present month a product without rows sold 0 units. A KPI that needs an
+  absent month (last year's month, or any of the six trend months) is NaN.
+- ``category_share`` is units / median units of the product's category in the month (all the
+  category's products, zero sellers included). When that median is 0 the category mean is used
+  instead (so non-sellers in a selling category still show as laggards), and when the whole
+  category sold nothing every share is 1: nobody lags a category that sells nothing (a dead
+  product with stock is caught by ``overstock``).
+- ``stock_cover_days`` is stock on hand / average daily units. It is 0 with no stock and NaN
+  (unbounded) with stock but no sales; ``overstock`` fires explicitly in that case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+RULES = ("yoy_decline", "trend_decline", "category_laggard", "low_margin", "overstock")
+
+OUTPUT_COLUMNS = (
+    "market",
+    "month",
+    "product_id",
+    "category",
+    "units",
+    "revenue",
+    "gross_margin",
+    "margin_rate",
+    "units_last_year",
+    "yoy_change",
+    "trend_change",
+    "category_share",
+    "stock_cover_days",
+    "is_underperforming",
+    "reasons",
+)
+
+
+@dataclass(frozen=True)
+class PerformanceParams:
+    """Thresholds of the underperformer rules (configs/defaults.yaml, section ``performance``)."""
+
+    rules: tuple[str, ...]
+    yoy_decline: float
+    trend_decline: float
+    category_share_floor: float
+    min_margin_rate: float
+    max_stock_cover_days: float
+    min_units_for_ratios: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", tuple(self.rules))
+        unknown = [rule for rule in self.rules if rule not in RULES]
+        if unknown:
+            raise ValueError(
+                f"unknown performance rule(s) {', '.join(map(repr, unknown))}; "
+                f"valid rules are {', '.join(RULES)}"
+            )
+
+
+# --- the rules: each returns a boolean Series over the KPI frame ------------------------------
+
+
+def yoy_decline(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Units fell by more than ``yoy_decline`` vs the same month last year (which sold enough)."""
+    return (kpis["yoy_change"] < -p.yoy_decline) & (
+        kpis["units_last_year"] >= p.min_units_for_ratios
+    )
+
+
+def trend_decline(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """The last 3 months sold more than ``trend_decline`` fewer units than the 3 before."""
+    return (kpis["trend_change"] < -p.trend_decline) & (
+        kpis["units_previous_3m"] >= p.min_units_for_ratios
+    )
+
+
+def category_laggard(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Units below ``category_share_floor`` of the category's median units."""
+    return kpis["category_share"] < p.category_share_floor
+
+
+def low_margin(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Gross margin below ``min_margin_rate`` of revenue, on enough units to judge."""
+    return (kpis["margin_rate"] < p.min_margin_rate) & (kpis["units"] >= p.min_units_for_ratios)
+
+
+def overstock(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Stock covers more than ``max_stock_cover_days`` days, or stock is on hand but nothing sold."""
+    unsold_stock = (kpis["units"] == 0) & (kpis["stock_on_hand"] > 0)
+    return (kpis["stock_cover_days"] > p.max_stock_cover_days) | unsold_stock
+
+
+RULE_CHECKS: dict[str, Callable[[pd.DataFrame, PerformanceParams], pd.Series]] = {
+    "yoy_decline": yoy_decline,
+    "trend_decline": trend_decline,
+    "category_laggard": category_laggard,
+    "low_margin": low_margin,
+    "overstock": overstock,
+}
+
+
+# --- KPIs ---------------------------------------------------------------------------------------
+
+
+def assess_performance(
+    sales: pd.DataFrame, products: pd.DataFrame, month: str, params: PerformanceParams
+) -> pd.DataFrame:
+    """KPIs of ``month`` for every product in ``products`` and the rules each one breaks.
+
+    ``sales`` holds daily sales of the month and up to 12 earlier months; ``products`` is the
+    month's product snapshot. Returns the ProductPerformanceSchema columns, one row per product.
+    """
+    kpis = month_kpis(sales, products, month)
+    fired = pd.DataFrame(
+        {rule: RULE_CHECKS[rule](kpis, params) for rule in RULES if rule in params.rules},
+        index=kpis.index,
+        dtype=bool,
+    )
+    kpis["reasons"] = _join_fired(fired)
+    kpis["is_underperforming"] = kpis["reasons"] != ""
+    return kpis[list(OUTPUT_COLUMNS)].reset_index(drop=True)
+
+
+def month_kpis(sales: pd.DataFrame, products: pd.DataFrame, month: str) -> pd.DataFrame:
+    """The KPI frame the rules read: output KPIs plus ``stock_on_hand`` and ``units_previous_3m``."""
+    period = pd.Period(month, freq="M")
+    ids = products["product_id"].astype(str)
+    units_by_month, revenue_by_month = _monthly_totals(sales)
+    present = set(units_by_month.columns)
+
+    def units_over(offsets: range) -> pd.Series:
+        """Units summed over months ``period - k``; NaN if any of those months is absent."""
+        months = [period - k for k in offsets]
+        if not all(m in present for m in months):
+            return pd.Series(np.nan, index=ids)
+        return units_by_month[months].sum(axis=1).reindex(ids, fill_value=0).astype(float)
+
+    units = units_by_month.get(period, pd.Series(dtype=float)).reindex(ids, fill_value=0)
+    revenue = revenue_by_month.get(period, pd.Series(dtype=float)).reindex(ids, fill_value=0)
+    last_3m, previous_3m = units_over(range(0, 3)), units_over(range(3, 6))
+    units_last_year = units_over(range(12, 13))
+
+    kpis = pd.DataFrame(
+        {
+            "market": products["market"].to_numpy() if "market" in products else None,
+            "month": month,
+            "product_id": ids.to_numpy(),
+            "category": products["category"].astype(str).to_numpy(),
+            "units": units.to_numpy().astype("int64"),
+            "revenue": revenue.to_numpy().astype(float),
+            "units_last_year": units_last_year.to_numpy(),
+            "units_previous_3m": previous_3m.to_numpy(),
+            "stock_on_hand": products["stock_on_hand"].to_numpy(),
+        }
+    )
+    unit_cost = products["unit_cost"].to_numpy(dtype=float)
+    kpis["gross_margin"] = kpis["revenue"] - kpis["units"] * unit_cost
+    kpis["margin_rate"] = kpis["gross_margin"] / kpis["revenue"].where(kpis["revenue"] > 0)
+    kpis["yoy_change"] = _ratio_change(kpis["units"], kpis["units_last_year"])
+    kpis["trend_change"] = _ratio_change(last_3m.to_numpy(), kpis["units_previous_3m"])
+    kpis["category_share"] = _category_share(kpis["units"], kpis["category"])
+    daily_units = kpis["units"] / period.days_in_month
+    kpis["stock_cover_days"] = np.where(
+        kpis["stock_on_hand"] == 0,
+        0.0,
+        kpis["stock_on_hand"] / daily_units.where(daily_units > 0),
+    )
+    return kpis
+
+
+def _monthly_totals(sales: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Units and revenue per product (rows) and calendar month (Period columns)."""
+    if sales.empty:
+        empty = pd.DataFrame(index=pd.Index([], name="product_id", dtype=str))
+        return empty, empty
+    frame = pd.DataFrame(
+        {
+            "product_id": sales["product_id"].astype(str),
+            "period": pd.to_datetime(sales["date"]).dt.to_period("M"),
+            "units": sales["units"].astype(float),
+            "revenue": sales["revenue"].astype(float),
+        }
+    )
+    totals = frame.groupby(["product_id", "period"])[["units", "revenue"]].sum()
+    return (
+        totals["units"].unstack("period", fill_value=0.0),
+        totals["revenue"].unstack("period", fill_value=0.0),
+    )
+
+
+def _ratio_change(now, before) -> pd.Series:
+    """now / before − 1, NaN when ``before`` is unknown or 0."""
+    before = pd.Series(before, dtype=float)
+    return pd.Series(now, dtype=float) / before.where(before > 0) - 1
+
+
+def _category_share(units: pd.Series, category: pd.Series) -> pd.Series:
+    """Units / the category's median units (the mean if the median is 0; 1 if both are 0)."""
+    by_category = units.astype(float).groupby(category)
+    typical = by_category.transform("median")
+    typical = typical.where(typical > 0, by_category.transform("mean"))
+    return (units / typical.where(typical > 0)).fillna(1.0)
+
+
+def _join_fired(fired: pd.DataFrame) -> pd.Series:
+    """Names of the fired rules per row, joined by ';' in column (RULES) order."""
+    if fired.empty:
+        return pd.Series("", index=fired.index, dtype=object)
+    names = np.where(fired.to_numpy(), np.array(fired.columns, dtype=object) + ";", "")
+    return pd.Series(names.sum(axis=1).astype(str), index=fired.index).str.rstrip(";")

@@ -1,0 +1,64 @@
+"""Shared fixtures: a small deterministic landing zone and a per-test lake, outbox and instance."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Two markets, 40 products each, two years of history up to the months the tests run.
+TEST_MARKETS = ["US", "GB"]
+TEST_FIRST_MONTH = "2022-03"
+TEST_LAST_MONTH = "2024-03"
+
+
+@pytest.fixture(scope="session")
+def generated_landing(tmp_path_factory) -> Path:
+    from shelfcast.core.demo_data import GeneratorSpec, generate
+    from shelfcast.platform.landing import write_drop
+    from shelfcast.platform.storage import as_upath
+
+    root = tmp_path_factory.mktemp("landing")
+    spec = GeneratorSpec().with_size(
+        products=40, markets=TEST_MARKETS, first_month=TEST_FIRST_MONTH, last_month=TEST_LAST_MONTH
+    )
+    for drop in generate(spec):
+        for dataset, frame in (("sales", drop.sales), ("products", drop.products)):
+            folder = as_upath(root / dataset / f"market={drop.market}" / f"month={drop.month}")
+            write_drop(folder, dataset, frame, "parquet")
+    return root
+
+
+@dataclass
+class Workspace:
+    landing: Path
+    lake: Path
+    outbox: Path
+    home: Path
+
+    def lake_files(self) -> list[str]:
+        return sorted(str(p.relative_to(self.lake)) for p in self.lake.rglob("*") if p.is_file())
+
+    def sales_drop(self, market: str, month: str) -> Path:
+        return self.landing / "sales" / f"market={market}" / f"month={month}" / "sales.parquet"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch, generated_landing: Path) -> Workspace:
+    """A private copy of the landing zone, an empty lake and outbox, all wired through env."""
+    space = Workspace(
+        landing=tmp_path / "landing",
+        lake=tmp_path / "lake",
+        outbox=tmp_path / "outbox",
+        home=tmp_path / "dagster_home",
+    )
+    shutil.copytree(generated_landing, space.landing)
+    space.home.mkdir()
+    monkeypatch.setenv("SHELFCAST_LANDING", str(space.landing))
+    monkeypatch.setenv("SHELFCAST_STORAGE", str(space.lake))
+    monkeypatch.setenv("SHELFCAST_OUTBOX", str(space.outbox))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("SHELFCAST_CONFIG_URL", raising=False)
+    return space
