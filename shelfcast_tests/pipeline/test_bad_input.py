@@ -54,4 +54,8 @@ def test_a_bad_drop_in_a_fresh_lake_writes_no_asset(workspace):
     corrupt(pd.read_parquet(drop), "negative_price").to_parquet(drop)
     outcome = run_partitions(["GB"], ["2024-02"], [])[0]
     assert not outcome.success
-    assert not any("month=2024-02" in f and "market=GB" in f for f in workspace.lake_files() if not f.startswith("products/"))
+    assert not any(
+        "month=2024-02" in f and "market=GB" in f
+        for f in workspace.lake_files()
+        if not f.startswith("products/")
+    )

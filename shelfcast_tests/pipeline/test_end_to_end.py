@@ -42,7 +42,10 @@ def test_two_markets_two_months_end_to_end(lake_after_runs):
 
     # One Parquet object per asset per partition, nothing else in the lake.
     expected = sorted(
-        f"{asset}/market={m}/month={mo}.parquet" for asset in ASSETS for m in MARKETS for mo in MONTHS
+        f"{asset}/market={m}/month={mo}.parquet"
+        for asset in ASSETS
+        for m in MARKETS
+        for mo in MONTHS
     )
     assert space.lake_files() == expected
 
@@ -84,7 +87,10 @@ def test_two_markets_two_months_end_to_end(lake_after_runs):
             margin = 1 - recommendations["unit_cost"] / recommendations["recommended_price"]
             assert (margin >= params.min_margin - 1e-9).all()
             assert recommendations["discount_cost"].sum() <= params.discount_budget + 1e-6
-            assert (recommendations["expected_margin"].sum() >= recommendations["baseline_margin"].sum() - 1e-6)
+            assert (
+                recommendations["expected_margin"].sum()
+                >= recommendations["baseline_margin"].sum() - 1e-6
+            )
 
             # Export: exactly the changed products; delivery: the outbox holds them with a manifest.
             assert sorted(export["sku"]) == sorted(changes["product_id"])
@@ -103,7 +109,9 @@ def assert_flags_meet_their_rules(flagged: pd.DataFrame, rules: dict) -> None:
         "trend_decline": lambda r: r.trend_change < -rules["trend_decline"],
         "category_laggard": lambda r: r.category_share < rules["category_share_floor"],
         "low_margin": lambda r: r.margin_rate < rules["min_margin_rate"],
-        "overstock": lambda r: pd.isna(r.stock_cover_days) or r.stock_cover_days > rules["max_stock_cover_days"],
+        "overstock": lambda r: (
+            pd.isna(r.stock_cover_days) or r.stock_cover_days > rules["max_stock_cover_days"]
+        ),
     }
     for row in flagged.itertuples():
         for reason in row.reasons.split(";"):
@@ -116,7 +124,9 @@ def test_rerunning_a_partition_gives_identical_outputs(lake_after_runs):
     before = read(space, "price_recommendations", "US", "2024-03")
     assert run_partitions(["US"], ["2024-03"], [])[0].success
     pd.testing.assert_frame_equal(read(space, "price_recommendations", "US", "2024-03"), before)
-    assert read(space, "partner_delivery", "US", "2024-03")["status"].tolist() == ["already_delivered"]
+    assert read(space, "partner_delivery", "US", "2024-03")["status"].tolist() == [
+        "already_delivered"
+    ]
 
 
 @pytest.mark.slow

@@ -1,0 +1,161 @@
+"""The shell entry points of the README work as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shelfcast.cli import app
+
+BIN = Path(sys.executable).parent
+
+
+def shell_env(workspace) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "SHELFCAST_LANDING": str(workspace.landing),
+        "SHELFCAST_STORAGE": str(workspace.lake),
+        "SHELFCAST_OUTBOX": str(workspace.outbox),
+        "DAGSTER_HOME": str(workspace.home),
+    }
+    shutil.copy(
+        Path(__file__).parents[2] / "configs" / "dagster" / "local.yaml",
+        workspace.home / "dagster.yaml",
+    )
+    return env
+
+
+@pytest.mark.slow
+def test_dagster_job_execute_with_partition_tags_materializes_the_partition(workspace):
+    tags = {
+        "dagster/partition": "US|2024-03-01",
+        "dagster/partition/market": "US",
+        "dagster/partition/month": "2024-03-01",
+    }
+    completed = subprocess.run(
+        [
+            str(BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "shelfcast.definitions",
+            "-j",
+            "monthly_pricing",
+            "--tags",
+            json.dumps(tags),
+        ],
+        env=shell_env(workspace),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    files = workspace.lake_files()
+    for asset in (
+        "sales",
+        "products",
+        "product_performance",
+        "demand_forecast",
+        "price_recommendations",
+        "partner_export",
+        "partner_delivery",
+    ):
+        assert f"{asset}/market=US/month=2024-03.parquet" in files
+    assert (workspace.outbox / "market=US" / "month=2024-03" / "manifest.json").exists()
+    assert "RUN_SUCCESS" in completed.stderr + completed.stdout
+
+
+def test_a_typo_in_a_patch_stops_the_run_before_any_work(workspace):
+    result = CliRunner().invoke(
+        app, ["run", "--market", "US", "--month", "2024-03", "--patch", "optimiser.max_chnages=3"]
+    )
+    assert result.exit_code == 1
+    assert "unknown parameter optimiser.max_chnages" in result.output
+    assert "did you mean optimiser.max_changes" in result.output
+    assert workspace.lake_files() == []
+
+
+def test_an_unknown_market_is_rejected(workspace):
+    result = CliRunner().invoke(app, ["run", "--market", "XX", "--month", "2024-03"])
+    assert result.exit_code == 1
+    assert "unknown market 'XX'" in result.output
+    assert workspace.lake_files() == []
+
+
+def test_config_show_prints_effective_values_and_their_layers(workspace):
+    runner = CliRunner()
+    shown = runner.invoke(
+        app,
+        [
+            "config",
+            "show",
+            "--market",
+            "SE",
+            "--month",
+            "2024-03",
+            "--patch",
+            "optimiser.max_changes=7",
+        ],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "max_changes: 7" in shown.output
+    table = runner.invoke(
+        app,
+        [
+            "config",
+            "show",
+            "--market",
+            "SE",
+            "--month",
+            "2024-03",
+            "--patch",
+            "optimiser.max_changes=7",
+            "--provenance",
+        ],
+        terminal_width=200,
+    )
+    lines = {
+        line.split("│")[1].strip(): line
+        for line in table.output.splitlines()
+        if line.count("│") >= 3
+    }
+    assert "--patch" in lines["optimiser.max_changes"]
+    assert "markets/SE.yaml" in lines["optimiser.discount_budget"]
+    assert "defaults.yaml" in lines["optimiser.min_margin"]
+
+
+def test_data_generate_writes_csv_drops(tmp_path: Path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "generate",
+            "--landing",
+            str(tmp_path),
+            "--format",
+            "csv",
+            "--products",
+            "5",
+            "--markets",
+            "GB",
+            "--first-month",
+            "2024-01",
+            "--last-month",
+            "2024-02",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    drops = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.csv"))
+    assert drops == [
+        "products/market=GB/month=2024-01/products.csv",
+        "products/market=GB/month=2024-02/products.csv",
+        "sales/market=GB/month=2024-01/sales.csv",
+        "sales/market=GB/month=2024-02/sales.csv",
+    ]
