@@ -1,0 +1,127 @@
+"""Elasticity: recovers a known pooled elasticity, falls back to the prior, respects the bounds."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shelfcast.core.elasticity import estimate_elasticity
+
+BOUNDS = {"lower": -4.0, "upper": -0.2}
+
+
+def synthetic(truth: dict[str, float], n_products=15, days=420, seed=0, vary_price=True):
+    """Daily sales from log-linear demand with Poisson noise: product level, category
+    seasonality, list-price steps, promotions (deeper price, extra uplift), known elasticity."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2023-01-01", periods=days)
+    t = np.arange(days)
+    sales, products = [], []
+    for category, elasticity in truth.items():
+        season = 1 + 0.3 * np.sin(2 * np.pi * (t / 365 + rng.random()))
+        for i in range(n_products):
+            ref = rng.uniform(2, 10)
+            price = np.full(days, ref)
+            promo = np.zeros(days, bool)
+            if vary_price:
+                steps = np.sort(rng.integers(30, days - 30, 3))
+                levels = ref * np.cumprod(np.r_[1.0, 1 + rng.uniform(-0.15, 0.15, 3)])
+                price = levels[np.searchsorted(steps, t, side="right")]
+                for start in rng.integers(0, days - 7, 4):
+                    promo[start : start + 7] = True
+                price = np.where(promo, price * rng.uniform(0.7, 0.9), price)
+            price = np.round(price, 2)
+            mean = rng.uniform(1, 8) * season * (price / ref) ** elasticity * np.where(promo, 1.2, 1)
+            units = rng.poisson(mean)
+            pid = f"{category}-{i:03d}"
+            sales.append(pd.DataFrame({"market": "US", "date": dates, "product_id": pid,
+                                       "units": units, "price": price, "promo": promo}))
+            products.append((pid, category, float(price[-1]), float(price[-1]) * 0.5))
+    frame = pd.concat(sales, ignore_index=True)
+    frame["month"] = frame["date"].dt.strftime("%Y-%m")
+    frame["revenue"] = frame["units"] * frame["price"]
+    return frame, pd.DataFrame(products, columns=["product_id", "category", "price", "unit_cost"])
+
+
+def by_category(result: pd.DataFrame) -> pd.Series:
+    assert (result.groupby("category")["elasticity"].nunique() == 1).all()
+    return result.groupby("category")["elasticity"].first()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recovers_known_pooled_elasticity_per_category(seed):
+    truth = {"Dairy": -0.8, "Snacks": -1.6, "Beverages": -2.6}
+    sales, products = synthetic(truth, seed=seed)
+    result = estimate_elasticity(sales, products, prior=-1.5, prior_strength=30, **BOUNDS)
+    estimate = by_category(result)
+    for category, value in truth.items():
+        assert estimate[category] == pytest.approx(value, abs=0.3), category
+    assert list(result.columns) == ["product_id", "category", "elasticity", "elasticity_se", "n_obs"]
+    assert result["product_id"].tolist() == products["product_id"].tolist()
+    assert (result["elasticity"] <= 0).all() and (result["elasticity_se"] > 0).all()
+    assert (result["n_obs"] > 0).all()
+
+
+def test_a_category_without_price_variation_returns_the_prior():
+    moving, _ = synthetic({"Moving": -1.2}, seed=3)
+    flat, _ = synthetic({"Flat": -2.5}, seed=4, vary_price=False)
+    sales = pd.concat([moving, flat], ignore_index=True)
+    products = sales.groupby("product_id", as_index=False).agg(price=("price", "last"))
+    products["category"] = products["product_id"].str.split("-").str[0]
+    result = estimate_elasticity(sales, products, prior=-1.7, prior_strength=30, **BOUNDS)
+    estimate = by_category(result)
+    assert estimate["Flat"] == pytest.approx(-1.7)
+    assert estimate["Moving"] == pytest.approx(-1.2, abs=0.3)
+
+
+def test_products_without_history_get_the_category_value_or_the_prior():
+    sales, products = synthetic({"Snacks": -1.6}, n_products=10)
+    extra = pd.DataFrame({"product_id": ["Snacks-new", "Toys-001"], "category": ["Snacks", "Toys"],
+                          "price": [3.0, 9.0], "unit_cost": [1.0, 4.0]})
+    result = estimate_elasticity(sales, pd.concat([products, extra]), -1.5, 30, **BOUNDS)
+    row = result.set_index("product_id")
+    assert row.at["Snacks-new", "elasticity"] == row.at["Snacks-000", "elasticity"]
+    assert row.at["Toys-001", "elasticity"] == pytest.approx(-1.5)
+    assert row.at["Toys-001", "n_obs"] == 0
+
+
+def test_no_sales_at_all_gives_the_prior_everywhere():
+    _, products = synthetic({"Snacks": -1.6}, n_products=3, days=120)
+    empty = pd.DataFrame()  # what a window with no sales partitions concatenates to
+    result = estimate_elasticity(empty, products, -1.5, 30, **BOUNDS)
+    assert (result["elasticity"] == -1.5).all()
+
+
+def test_estimates_are_clipped_to_the_bounds():
+    sales, products = synthetic({"Luxury": -6.0, "Staple": -0.02}, seed=5)
+    estimate = by_category(estimate_elasticity(sales, products, -1.5, 30, **BOUNDS))
+    assert estimate["Luxury"] == -4.0 and estimate["Staple"] == -0.2
+    # a prior outside the bounds is clipped too
+    flat, flat_products = synthetic({"Flat": -1.0}, vary_price=False, n_products=3, days=120)
+    assert by_category(estimate_elasticity(flat, flat_products, -9.0, 30, **BOUNDS))["Flat"] == -4.0
+
+
+def test_prior_strength_moves_the_estimate_toward_the_prior():
+    sales, products = synthetic({"Snacks": -2.5}, n_products=8, seed=2)
+    free, weak, strong = (
+        by_category(estimate_elasticity(sales, products, -0.5, k, **BOUNDS))["Snacks"]
+        for k in (0.0, 30.0, 1e9)
+    )
+    assert free <= weak < -0.5
+    assert strong == pytest.approx(-0.5, abs=0.01)
+
+
+def test_bad_bounds_are_rejected():
+    _, products = synthetic({"A": -1.0}, n_products=2, days=120)
+    with pytest.raises(ValueError, match="lower <= upper <= 0"):
+        estimate_elasticity(pd.DataFrame(), products, -1.5, 30, lower=-0.2, upper=-4.0)
+
+
+def test_two_years_of_250_products_take_well_under_a_second():
+    sales, products = synthetic({f"C{i}": -1.5 for i in range(10)}, n_products=25, days=730)
+    assert len(sales) > 180_000
+    estimate_elasticity(sales, products, -1.5, 30, **BOUNDS)  # warm-up
+    start = time.perf_counter()
+    estimate_elasticity(sales, products, -1.5, 30, **BOUNDS)
+    assert time.perf_counter() - start < 1.0
