@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shelfcast import locations
+from shelfcast.partner_api.cli import partner_app
 
 app = typer.Typer(
     help="Monthly price recommendations for underperforming retail products.", no_args_is_help=True
@@ -18,6 +19,7 @@ data_app = typer.Typer(help="Landing-zone data.", no_args_is_help=True)
 config_app = typer.Typer(help="Layered parameters.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+app.add_typer(partner_app, name="partner")
 console = Console()
 err = Console(stderr=True)
 

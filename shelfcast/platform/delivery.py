@@ -1,9 +1,12 @@
-"""Delivery of a batch of rows to a destination, with a receipt.
+"""Delivery of rows to a destination in batches, each acknowledged by a receipt.
 
-The outbox destination writes one data file per partition and then a manifest with the row count
-and checksum; a reader takes a batch only once its manifest exists, and both files are written
-atomically, so nobody sees a partial batch. Delivering the same content again finds the manifest
-and reports ``already_delivered`` instead of writing a second copy.
+What every destination shares lives here: canonical batch bytes, an idempotency key derived from
+the scope (e.g. a partition) and the content, the receipt, and the outbox destination. The outbox
+writes one data file per scope and then a manifest with the row count and checksum; a reader takes
+a batch only once its manifest exists, and both files are written atomically, so nobody sees a
+partial batch. Delivering the same content again finds the manifest and reports
+``already_delivered`` instead of writing a second copy. The HTTP destination is in
+``http_delivery``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import pandas as pd
 from upath import UPath
 
 from shelfcast.platform.storage import write_bytes_atomic
+
+DELIVERED = "delivered"
+ALREADY_DELIVERED = "already_delivered"
+
+
+class DeliveryError(Exception):
+    """The destination refused a batch or stayed unreachable: one message saying what to fix."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,18 @@ class Receipt:
     delivered_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One batch ready to send: its position, canonical bytes, key and checksum."""
+
+    index: int
+    count: int
+    row_count: int
+    payload: bytes
+    idempotency_key: str
+    checksum: str
+
+
 def batch_payload(rows: pd.DataFrame, header: dict) -> bytes:
     """Canonical JSON bytes of a batch: the same rows always give the same bytes."""
     body = {**header, "rows": json.loads(rows.to_json(orient="records", double_precision=10))}
@@ -48,27 +71,68 @@ def content_key(scope: str, payload: bytes) -> tuple[str, str]:
     return key, f"sha256:{digest}"
 
 
-def deliver_to_outbox(folder: UPath, scope: str, rows: pd.DataFrame, header: dict) -> Receipt:
-    """Write ``rows`` as ``batch.json`` plus ``manifest.json`` under ``folder``."""
+def resend_salt(previous_keys: Iterable[str]) -> str:
+    """What makes the keys of a forced re-send new, yet stable across retries of that re-send.
+
+    It is derived from the keys already delivered, so a forced run that fails halfway and is run
+    again reuses its keys (the destination deduplicates), while the next forced run, which sees
+    the forced receipts as previous, gets new ones.
+    """
+    keys = "\n".join(sorted(previous_keys))
+    return "resend:" + hashlib.sha256(keys.encode()).hexdigest()[:16]
+
+
+def plan_batches(
+    scope: str, rows: pd.DataFrame, header: dict, batch_size: int, salt: str = ""
+) -> list[Batch]:
+    """Split ``rows`` into batches of at most ``batch_size``; an empty frame is one empty batch.
+
+    Each batch's header says which batch it is (``batch``, ``batch_count``), so its bytes, and
+    therefore its key, differ from every other batch of the scope.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    starts = list(range(0, len(rows), batch_size)) or [0]
+    batches = []
+    for index, start in enumerate(starts):
+        chunk = rows.iloc[start : start + batch_size]
+        payload = batch_payload(chunk, {**header, "batch": index, "batch_count": len(starts)})
+        key, checksum = content_key(f"{scope}|{salt}" if salt else scope, payload)
+        batches.append(Batch(index, len(starts), len(chunk), payload, key, checksum))
+    return batches
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def deliver_to_outbox(
+    folder: UPath, scope: str, rows: pd.DataFrame, header: dict, force: bool = False
+) -> Receipt:
+    """Write ``rows`` as ``batch.json`` plus ``manifest.json`` under ``folder``.
+
+    Identical content already in the outbox is not written again unless ``force`` is set, which
+    writes it again under a new key.
+    """
     payload = batch_payload(rows, header)
-    key, checksum = content_key(scope, payload)
     manifest_path = folder / "manifest.json"
-    if manifest_path.exists():
-        previous = json.loads(manifest_path.read_text())
-        if previous.get("checksum") == checksum:
-            return Receipt(
-                batch=0,
-                idempotency_key=key,
-                destination=str(folder),
-                attempts=0,
-                status="already_delivered",
-                row_count=len(rows),
-                accepted_count=len(rows),
-                partner_reference=previous["reference"],
-                checksum=checksum,
-                delivered_at=dt.datetime.fromisoformat(previous["delivered_at"]),
-            )
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    salt = resend_salt([previous["idempotency_key"]] if previous else []) if force else ""
+    key, checksum = content_key(f"{scope}|{salt}" if salt else scope, payload)
+    if previous is not None and not force and previous.get("checksum") == checksum:
+        return Receipt(
+            batch=0,
+            idempotency_key=previous.get("idempotency_key", key),
+            destination=str(folder),
+            attempts=0,
+            status=ALREADY_DELIVERED,
+            row_count=len(rows),
+            accepted_count=len(rows),
+            partner_reference=previous["reference"],
+            checksum=checksum,
+            delivered_at=dt.datetime.fromisoformat(previous["delivered_at"]),
+        )
+    now = now_utc()
     write_bytes_atomic(folder / "batch.json", payload)
     manifest = {
         "scope": scope,
@@ -79,13 +143,14 @@ def deliver_to_outbox(folder: UPath, scope: str, rows: pd.DataFrame, header: dic
         "reference": f"outbox:{key[:12]}",
         "delivered_at": now.isoformat(),
     }
+    # The manifest goes last: a reader that finds it finds the whole batch it describes.
     write_bytes_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
     return Receipt(
         batch=0,
         idempotency_key=key,
         destination=str(folder),
         attempts=1,
-        status="delivered",
+        status=DELIVERED,
         row_count=len(rows),
         accepted_count=len(rows),
         partner_reference=manifest["reference"],
@@ -95,4 +160,24 @@ def deliver_to_outbox(folder: UPath, scope: str, rows: pd.DataFrame, header: dic
 
 
 def receipts_frame(receipts: list[Receipt]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(r) for r in receipts])
+    columns = list(Receipt.__dataclass_fields__)
+    return pd.DataFrame([asdict(r) for r in receipts], columns=columns)
+
+
+def receipts_from_frame(frame: pd.DataFrame) -> list[Receipt]:
+    """Receipts stored earlier (e.g. a previous materialization), back as Receipt objects."""
+    return [
+        Receipt(
+            batch=int(row.batch),
+            idempotency_key=str(row.idempotency_key),
+            destination=str(row.destination),
+            attempts=int(row.attempts),
+            status=str(row.status),
+            row_count=int(row.row_count),
+            accepted_count=int(row.accepted_count),
+            partner_reference=str(row.partner_reference),
+            checksum=str(row.checksum),
+            delivered_at=pd.Timestamp(row.delivered_at).to_pydatetime(),
+        )
+        for row in frame.itertuples(index=False)
+    ]
