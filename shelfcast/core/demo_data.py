@@ -205,6 +205,7 @@ def _catalogue(spec: GeneratorSpec, code: str) -> _Catalogue:
     first = np.cumsum(rng.integers(20, 170, length.shape), axis=1)
     first[:, 1:] += np.cumsum(length, axis=1)[:, :-1]
     promo_off = rng.uniform(0.10, 0.30, length.shape)
+    start_day = np.round(np.nan_to_num(decline_start) * 365.25).astype(np.int64)
     words = [[part.split(",") for part in _WORDS[name].split(" / ")] for name in CATEGORIES]
     names = [" ".join(str(rng.choice(part)) for part in words[c]) for c in cat]
     frame = pd.DataFrame(
@@ -216,7 +217,7 @@ def _catalogue(spec: GeneratorSpec, code: str) -> _Catalogue:
             "elasticity": elasticity,
             "is_declining": declining,
             "annual_decline": decline,
-            "decline_start": origin + pd.to_timedelta(decline_start * 365.25, unit="D").round("D"),
+            "decline_start": (origin + pd.to_timedelta(start_day, unit="D")).where(declining),
             "is_intermittent": intermittent,
             "base_daily_units": base,
             # private model parameters

@@ -27,7 +27,12 @@ from shelfcast.pipeline.common import (
     user_errors,
     validated,
 )
-from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month, trailing_months
+from shelfcast.pipeline.partitions import (
+    HISTORY_WINDOW_MONTHS,
+    market_month,
+    split_partition_key,
+    trailing_months,
+)
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import PriceRecommendationsSchema
 
@@ -125,14 +130,17 @@ def price_recommendations(
     return frame
 
 
-@asset_check(asset=price_recommendations, blocking=True, description="Every constraint holds")
+@asset_check(
+    asset=price_recommendations,
+    partitions_def=market_month,
+    blocking=True,
+    description="Every constraint holds",
+)
 def recommendations_satisfy_constraints(
     context: AssetCheckExecutionContext, price_recommendations: pd.DataFrame, params: PipelineParams
 ) -> AssetCheckResult:
     """Independent re-check of the optimiser's result; a violation stops the export."""
-    from shelfcast.pipeline.partitions import split_partition_key
-
-    market, month = split_partition_key(context.op_execution_context.partition_key)
+    market, month = split_partition_key(context.partition_key)
     resolved = params.resolve(market, month)
     violations = check_recommendations(
         price_recommendations, optimiser_params(resolved.get("optimiser"))
