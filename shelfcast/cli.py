@@ -21,7 +21,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 app.add_typer(partner_app, name="partner")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Patch = Annotated[
     list[str] | None,
@@ -85,8 +85,12 @@ def run(
 ) -> None:
     """Materialize every asset for each market × month given."""
     from shelfcast.pipeline.runner import run_partitions
+    from shelfcast.platform.config import ConfigError
 
-    outcomes = run_partitions(market, month, patch or [], console)
+    try:
+        outcomes = run_partitions(market, month, patch or [], console)
+    except ConfigError as error:
+        raise _fail(str(error)) from None
     _print_outcomes(outcomes)
     if any(not o.success for o in outcomes):
         for outcome in outcomes:
@@ -143,10 +147,10 @@ def config_show(
     if not provenance:
         console.print(resolved.as_yaml(), end="", highlight=False, markup=False)
         return
-    table = Table("parameter", "value", "layer")
-    for key, layer in resolved.provenance.items():
-        table.add_row(key, repr(resolved.get(key)), layer)
-    console.print(table)
+    rows = [(key, repr(resolved.get(key)), layer) for key, layer in resolved.provenance.items()]
+    widths = [max(len(row[i]) for row in rows + [("parameter", "value", "layer")]) for i in (0, 1)]
+    for key, value, layer in [("parameter", "value", "layer"), *rows]:
+        print(f"{key:<{widths[0]}}  {value:<{widths[1]}}  {layer}")
 
 
 def _print_outcomes(outcomes) -> None:

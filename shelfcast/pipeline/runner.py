@@ -68,12 +68,9 @@ def run_partitions(
 ) -> list[Outcome]:
     from shelfcast.definitions import defs
 
-    try:
-        for market in markets:
-            for month in months:
-                resolve_params(market, month, patches)
-    except ConfigError as error:
-        return [Outcome(partition="parameters", success=False, seconds=0.0, error=str(error))]
+    for market in markets:  # raises ConfigError before any run starts
+        for month in months:
+            resolve_params(market, month, patches)
 
     job = defs.resolve_job_def(MONTHLY_PRICING)
     instance = (

@@ -1,6 +1,5 @@
 """Elasticity: recovers a known pooled elasticity, falls back to the prior, respects the bounds."""
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -117,11 +116,3 @@ def test_bad_bounds_are_rejected():
     with pytest.raises(ValueError, match="lower <= upper <= 0"):
         estimate_elasticity(pd.DataFrame(), products, -1.5, 30, lower=-0.2, upper=-4.0)
 
-
-def test_two_years_of_250_products_take_well_under_a_second():
-    sales, products = synthetic({f"C{i}": -1.5 for i in range(10)}, n_products=25, days=730)
-    assert len(sales) > 180_000
-    estimate_elasticity(sales, products, -1.5, 30, **BOUNDS)  # warm-up
-    start = time.perf_counter()
-    estimate_elasticity(sales, products, -1.5, 30, **BOUNDS)
-    assert time.perf_counter() - start < 1.0

@@ -66,14 +66,13 @@ def partner_export(
     metadata=contract_metadata(PartnerDeliverySchema),
     group_name="delivery",
     code_version="2",
-    required_resource_keys={"io_manager"},
+    # The io_manager reads this partition's earlier receipts back (see previous_receipts).
+    required_resource_keys={"io_manager", "params"},
     # Caps how many partitions deliver at once across runs (`dagster instance concurrency set
     # partner_api N`); delivery.concurrency caps the batches in flight within one partition.
     pool="partner_api",
 )
-def partner_delivery(
-    context: AssetExecutionContext, partner_export: pd.DataFrame, params: PipelineParams
-) -> pd.DataFrame:
+def partner_delivery(context: AssetExecutionContext, partner_export: pd.DataFrame) -> pd.DataFrame:
     """Sends the export to the partner once per content and keeps the receipt of each batch.
 
     Delivering a partition again finds its earlier receipts (this asset's previous output in
@@ -81,7 +80,7 @@ def partner_delivery(
     batch by its Idempotency-Key. ``delivery.force`` sends again under new keys.
     """
     market, month = market_and_month(context)
-    resolved = params_of(context, params)
+    resolved = params_of(context, context.resources.params)
     settings = resolved.get("delivery")
     scope, header = f"{market}|{month}", {"market": market, "month": month}
     with delivery_errors(market, month):
