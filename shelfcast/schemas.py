@@ -7,14 +7,25 @@ downstream step loads it, so drift is caught where it enters.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
+from pandera import extensions
 from pandera.typing.pandas import Series
 
 MARKET_CODE = r"^[A-Z]{2}$"
 MONTH_CODE = r"^\d{4}-(0[1-9]|1[0-2])$"
 CURRENCY_CODE = r"^[A-Z]{3}$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+@extensions.register_check_method(statistics=["pattern"], check_type="vectorized")
+def code_matches(series: pd.Series, *, pattern: str) -> pd.Series:
+    """Like str_matches, but the regex runs once per distinct value: codes repeat on every row."""
+    compiled = re.compile(pattern)
+    valid = [v for v in series.dropna().unique() if isinstance(v, str) and compiled.match(v)]
+    return series.isin(valid)
 
 
 class _Contract(pa.DataFrameModel):
@@ -26,8 +37,8 @@ class _Contract(pa.DataFrameModel):
 class SalesSchema(_Contract):
     """Cleaned daily sales of one market and month, one row per product and day."""
 
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(str_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     date: Series[pa.DateTime] = pa.Field(description="calendar day of the sale")
     product_id: Series[str] = pa.Field(str_length={"min_value": 1})
     units: Series[int] = pa.Field(ge=0, description="units sold that day")
@@ -41,18 +52,23 @@ class SalesSchema(_Contract):
 
     @pa.dataframe_check(error="date inside the partition's month")
     def date_inside_month(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["date"].dt.strftime("%Y-%m") == df["month"]
+        # Integer arithmetic: Series.dt.strftime costs ~15 µs a row.
+        year_month = df["date"].dt.year * 100 + df["date"].dt.month
+        expected = df["month"].str.slice(0, 4).astype(int) * 100 + df["month"].str.slice(
+            5, 7
+        ).astype(int)
+        return year_month == expected
 
 
 class ProductsSchema(_Contract):
     """Product master snapshot at the end of the month."""
 
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(str_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     product_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
     name: Series[str]
     category: Series[str] = pa.Field(str_length={"min_value": 1})
-    currency: Series[str] = pa.Field(str_matches=CURRENCY_CODE)
+    currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
     unit_cost: Series[float] = pa.Field(gt=0)
     price: Series[float] = pa.Field(gt=0, description="current list price")
     stock_on_hand: Series[int] = pa.Field(ge=0)
@@ -64,8 +80,8 @@ class ProductsSchema(_Contract):
 class ProductPerformanceSchema(_Contract):
     """Month KPIs per product and the underperformer flag with the rules that fired."""
 
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(str_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     product_id: Series[str] = pa.Field(unique=True)
     category: Series[str]
     units: Series[int] = pa.Field(ge=0)
@@ -97,8 +113,8 @@ class ProductPerformanceSchema(_Contract):
 class DemandForecastSchema(_Contract):
     """Daily demand forecast of each underperforming product over the horizon."""
 
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(str_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     product_id: Series[str]
     date: Series[pa.DateTime]
     units_forecast: Series[float] = pa.Field(ge=0, description="expected units at today's price")
@@ -123,11 +139,11 @@ class DemandForecastSchema(_Contract):
 class PriceRecommendationsSchema(_Contract):
     """The chosen price of each underperforming product and what it is expected to earn."""
 
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(str_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     product_id: Series[str] = pa.Field(unique=True)
     category: Series[str]
-    currency: Series[str] = pa.Field(str_matches=CURRENCY_CODE)
+    currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
     unit_cost: Series[float] = pa.Field(gt=0)
     current_price: Series[float] = pa.Field(gt=0)
     recommended_price: Series[float] = pa.Field(gt=0)
@@ -155,9 +171,9 @@ class PartnerExportSchema(_Contract):
     """The partner's price-change contract: one row per product whose price changes."""
 
     sku: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    currency: Series[str] = pa.Field(str_matches=CURRENCY_CODE)
-    effective_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
+    effective_date: Series[str] = pa.Field(code_matches=ISO_DATE)
     current_price: Series[float] = pa.Field(gt=0)
     new_price: Series[float] = pa.Field(gt=0)
     change_pct: Series[float] = pa.Field(description="percent change, two decimals")
@@ -175,8 +191,8 @@ class PartnerExportSchema(_Contract):
 class PartnerDeliverySchema(_Contract):
     """Receipt of one delivered batch."""
 
-    market: Series[str] = pa.Field(str_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(str_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     batch: Series[int] = pa.Field(ge=0)
     idempotency_key: Series[str] = pa.Field(unique=True)
     destination: Series[str]
@@ -185,7 +201,7 @@ class PartnerDeliverySchema(_Contract):
     row_count: Series[int] = pa.Field(ge=0)
     accepted_count: Series[int] = pa.Field(ge=0)
     partner_reference: Series[str]
-    checksum: Series[str] = pa.Field(str_matches=r"^sha256:[0-9a-f]{64}$")
+    checksum: Series[str] = pa.Field(code_matches=r"^sha256:[0-9a-f]{64}$")
     delivered_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
 
     class Config:

@@ -40,12 +40,12 @@ def test_two_markets_two_months_end_to_end(lake_after_runs):
     space = lake_after_runs
     defaults = versioned_defaults()
 
-    # One Parquet object per asset per partition, nothing else in the lake.
+    # One Parquet object per asset per partition, nothing else in the lake; sales also holds
+    # the history the forecast reads (the 24 months up to 2024-03, loaded in one run).
+    history = [p.strftime("%Y-%m") for p in pd.period_range("2022-04", "2024-03", freq="M")]
     expected = sorted(
-        f"{asset}/market={m}/month={mo}.parquet"
-        for asset in ASSETS
-        for m in MARKETS
-        for mo in MONTHS
+        [f"{a}/market={m}/month={mo}.parquet" for a in ASSETS[1:] for m in MARKETS for mo in MONTHS]
+        + [f"sales/market={m}/month={mo}.parquet" for m in MARKETS for mo in history]
     )
     assert space.lake_files() == expected
 
