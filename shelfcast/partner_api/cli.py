@@ -49,6 +49,7 @@ def serve(
         f"partner API on {server.batches_url} (token from ${token_env}), batches in {path}; "
         "Ctrl-C stops it",
         highlight=False,
+        soft_wrap=True,
     )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -82,24 +82,54 @@ def resend_salt(previous_keys: Iterable[str]) -> str:
     return "resend:" + hashlib.sha256(keys.encode()).hexdigest()[:16]
 
 
+def batch_sizes(row_count: int, batch_size: int) -> list[int]:
+    """Rows in each batch when ``row_count`` rows go ``batch_size`` at a time (at least one)."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    full, rest = divmod(row_count, batch_size)
+    return [batch_size] * full + ([rest] if rest or not full else [])
+
+
 def plan_batches(
-    scope: str, rows: pd.DataFrame, header: dict, batch_size: int, salt: str = ""
+    scope: str, rows: pd.DataFrame, header: dict, sizes: list[int], salt: str = ""
 ) -> list[Batch]:
-    """Split ``rows`` into batches of at most ``batch_size``; an empty frame is one empty batch.
+    """Split ``rows`` into consecutive batches of ``sizes`` rows, each with its key and checksum.
 
     Each batch's header says which batch it is (``batch``, ``batch_count``), so its bytes, and
     therefore its key, differ from every other batch of the scope.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
-    starts = list(range(0, len(rows), batch_size)) or [0]
-    batches = []
-    for index, start in enumerate(starts):
-        chunk = rows.iloc[start : start + batch_size]
-        payload = batch_payload(chunk, {**header, "batch": index, "batch_count": len(starts)})
+    if sum(sizes) != len(rows):
+        raise ValueError(f"batch sizes {sizes} do not add up to {len(rows)} rows")
+    batches, start = [], 0
+    for index, size in enumerate(sizes):
+        chunk = rows.iloc[start : start + size]
+        start += size
+        payload = batch_payload(chunk, {**header, "batch": index, "batch_count": len(sizes)})
         key, checksum = content_key(f"{scope}|{salt}" if salt else scope, payload)
-        batches.append(Batch(index, len(starts), len(chunk), payload, key, checksum))
+        batches.append(Batch(index, len(sizes), size, payload, key, checksum))
     return batches
+
+
+def delivered_before(
+    previous: list[Receipt], destination: str, scope: str, rows: pd.DataFrame, header: dict
+) -> bool:
+    """Whether ``previous`` receipts show these very rows delivered to ``destination``.
+
+    The rows are cut the way they were cut then (the receipts' row counts) and compared by
+    checksum, so a changed batch size does not make old content look new.
+    """
+    if not previous or any(
+        r.destination != destination or r.status not in (DELIVERED, ALREADY_DELIVERED)
+        for r in previous
+    ):
+        return False
+    sizes = [r.row_count for r in sorted(previous, key=lambda r: r.batch)]
+    if sum(sizes) != len(rows):
+        return False
+    replanned = plan_batches(scope, rows, header, sizes)
+    return [b.checksum for b in replanned] == [
+        r.checksum for r in sorted(previous, key=lambda r: r.batch)
+    ]
 
 
 def now_utc() -> dt.datetime:

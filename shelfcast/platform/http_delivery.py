@@ -31,6 +31,8 @@ from shelfcast.platform.delivery import (
     Batch,
     DeliveryError,
     Receipt,
+    batch_sizes,
+    delivered_before,
     now_utc,
     plan_batches,
     resend_salt,
@@ -49,11 +51,16 @@ class HttpSettings:
     token_env: str
     batch_size: int = 500
     timeout_seconds: float = 10.0
-    max_attempts: int = 5
-    backoff_seconds: float = 0.5
+    max_attempts: int = 6
+    backoff_seconds: float = 1.0
     max_backoff_seconds: float = 30.0
-    max_retry_after_seconds: float = 60.0
+    max_retry_after_seconds: float = 120.0
     concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_attempts", "concurrency", "timeout_seconds"):
+            if getattr(self, name) <= 0:
+                raise DeliveryError(f"delivery.{name} must be positive, got {getattr(self, name)}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> HttpSettings:
@@ -77,12 +84,7 @@ class _Abandoned(Exception):
     """Another batch failed, so this one stops before its next attempt."""
 
 
-RETRYABLE_ERRORS = (
-    RetryableResponse,
-    httpx.TimeoutException,
-    httpx.NetworkError,
-    httpx.RemoteProtocolError,
-)
+UNREACHABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 def read_token(token_env: str) -> str:
@@ -163,15 +165,9 @@ class _RetryAfterOrBackoff(wait_base):
 class HttpDelivery:
     """Sends rows to one HTTP endpoint in batches and returns one receipt per batch."""
 
-    def __init__(
-        self,
-        settings: HttpSettings,
-        log: Any = None,
-        transport: httpx.BaseTransport | None = None,
-    ):
+    def __init__(self, settings: HttpSettings, log: Any = None):
         self.settings = settings
-        self.log = log or logging.getLogger(__name__)
-        self._transport = transport
+        self.log = log or logging.getLogger(__name__)  # e.g. a Dagster context.log
 
     def deliver(
         self,
@@ -181,28 +177,20 @@ class HttpDelivery:
         previous: Iterable[Receipt] = (),
         force: bool = False,
     ) -> list[Receipt]:
-        """Deliver ``rows`` of ``scope``; batches whose key a previous receipt holds are not sent.
+        """Deliver ``rows`` of ``scope`` unless ``previous`` receipts show them delivered here.
 
-        ``force`` sends everything again under new keys (see ``resend_salt``).
+        ``force`` sends everything again under new keys (see ``resend_salt``). Batches the
+        partner already holds under the same key are answered, not stored, a second time.
         """
-        url = check_url(self.settings.url)
+        url = str(check_url(self.settings.url))
         token = read_token(self.settings.token_env)
-        previous = list(previous)
+        previous = sorted(previous, key=lambda r: r.batch)
+        if not force and delivered_before(previous, url, scope, rows, header):
+            return [replace(r, attempts=0, status=ALREADY_DELIVERED) for r in previous]
         salt = resend_salt(r.idempotency_key for r in previous) if force else ""
-        batches = plan_batches(scope, rows, header, self.settings.batch_size, salt)
-        known = {
-            r.idempotency_key: r for r in previous if r.status in (DELIVERED, ALREADY_DELIVERED)
-        }
-        receipts = {
-            b.index: replace(
-                known[b.idempotency_key], batch=b.index, attempts=0, status=ALREADY_DELIVERED
-            )
-            for b in batches
-            if b.idempotency_key in known
-        }
-        to_send = [b for b in batches if b.idempotency_key not in known]
-        if to_send:
-            receipts.update(self._send_all(str(url), scope, to_send, token))
+        sizes = batch_sizes(len(rows), self.settings.batch_size)
+        batches = plan_batches(scope, rows, header, sizes, salt)
+        receipts = self._send_all(url, scope, batches, token)
         return [receipts[index] for index in sorted(receipts)]
 
     def _client(self, token: str) -> httpx.Client:
@@ -217,7 +205,6 @@ class HttpDelivery:
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             verify=True,  # TLS certificates are always checked; there is no switch to turn it off
             follow_redirects=False,  # a redirect is a misconfigured URL, not a place to send a token
-            transport=self._transport,
         )
 
     def _send_all(self, url: str, scope: str, batches: list[Batch], token: str) -> dict:
@@ -268,7 +255,7 @@ class HttpDelivery:
                 ),
                 settings.max_retry_after_seconds,
             ),
-            retry=retry_if_exception_type(RETRYABLE_ERRORS),
+            retry=retry_if_exception_type((RetryableResponse, *UNREACHABLE)),
             before_sleep=lambda state: self._log_retry(label, state),
             sleep=stop.wait,  # a failure elsewhere cuts the wait short
             reraise=True,
@@ -291,7 +278,7 @@ class HttpDelivery:
                 f"{label}: the partner at {url} still answered {error.detail} "
                 f"after {attempts} attempts"
             ) from None
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+        except UNREACHABLE as error:
             reason = redact(str(error), token) or type(error).__name__
             raise DeliveryError(
                 f"{label}: the partner at {url} could not be reached in {attempts} attempts "
@@ -303,15 +290,8 @@ class HttpDelivery:
             ) from None
         return self._receipt(response, url, label, batch, attempts, token)
 
-    def _receipt(
-        self,
-        response: httpx.Response,
-        url: str,
-        label: str,
-        batch: Batch,
-        attempts: int,
-        token: str,
-    ) -> Receipt:
+    def _receipt(self, response, url: str, label: str, batch: Batch, attempts: int, token: str):
+        """The receipt of a final answer; a 4xx, or a 2xx without the contract's body, fails."""
         status = response.status_code
         if 400 <= status < 500:
             raise DeliveryError(
@@ -332,7 +312,9 @@ class HttpDelivery:
             ) from None
         if accepted != batch.row_count:
             self.log.warning(f"{label}: the partner accepted {accepted} of {batch.row_count} rows")
-        replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true"
+        # A replay on the first attempt: the partner had the batch before this delivery began.
+        # After an attempt of ours timed out, it is that attempt which got through.
+        replayed = response.headers.get(REPLAYED_HEADER, "").lower() == "true" and attempts == 1
         return Receipt(
             batch=batch.index,
             idempotency_key=batch.idempotency_key,
