@@ -31,6 +31,9 @@ Patch = Annotated[
         help="Parameter patch KEY=VALUE (repeatable), e.g. optimiser.max_changes=10",
     ),
 ]
+PatchFile = Annotated[
+    str, typer.Option("--patch-file", help="YAML file of patches (path or fsspec URL)")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -79,16 +82,36 @@ def data_generate(
 
 @app.command("run")
 def run(
-    market: Annotated[list[str], typer.Option("--market", "-m", help="Market (repeatable)")],
-    month: Annotated[list[str], typer.Option("--month", help="Month YYYY-MM (repeatable)")],
+    market: Annotated[
+        list[str] | None, typer.Option("--market", "-m", help="Market (repeatable)")
+    ] = None,
+    month: Annotated[
+        list[str] | None, typer.Option("--month", help="Month YYYY-MM (repeatable)")
+    ] = None,
     patch: Patch = None,
+    patch_file: PatchFile = "",
+    replay: Annotated[
+        str,
+        typer.Option(
+            help="Re-run with saved parameters: a run id, or a partition such as US|2024-03"
+        ),
+    ] = "",
 ) -> None:
-    """Materialize every asset for each market × month given."""
-    from shelfcast.pipeline.runner import run_partitions
+    """Materialize every asset for each market × month given (or replay a past run)."""
+    from shelfcast.pipeline import runner
     from shelfcast.platform.config import ConfigError
 
     try:
-        outcomes = run_partitions(market, month, patch or [], console)
+        if replay:
+            if market or month or patch or patch_file:
+                raise ConfigError(
+                    "--replay runs with saved parameters: give no market, month or patch"
+                )
+            outcomes = runner.replay(replay, console)
+        elif not market or not month:
+            raise ConfigError("give --market and --month (each repeatable), or --replay")
+        else:
+            outcomes = runner.run_partitions(market, month, patch or [], console, patch_file)
     except ConfigError as error:
         raise _fail(str(error)) from None
     _print_outcomes(outcomes)
@@ -135,18 +158,20 @@ def config_show(
     market: Annotated[str, typer.Option("--market", "-m")],
     month: Annotated[str, typer.Option("--month")],
     patch: Patch = None,
+    patch_file: PatchFile = "",
     provenance: Annotated[bool, typer.Option(help="Show the layer that set each value")] = False,
 ) -> None:
     """Print the effective parameters of a partition."""
     from shelfcast.pipeline.runner import resolve_params
 
     try:
-        resolved = resolve_params(market, month, patch or [])
+        resolved = resolve_params(market, month, patch or [], patch_file)
     except ValueError as error:
         raise _fail(str(error)) from None
     if not provenance:
         console.print(resolved.as_yaml(), end="", highlight=False, markup=False)
         return
+    print("layers, lowest first:\n" + "\n".join(f"  {layer}" for layer in resolved.layers) + "\n")
     rows = [(key, repr(resolved.get(key)), layer) for key, layer in resolved.provenance.items()]
     widths = [max(len(row[i]) for row in rows + [("parameter", "value", "layer")]) for i in (0, 1)]
     for key, value, layer in [("parameter", "value", "layer"), *rows]:

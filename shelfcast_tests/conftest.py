@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["shelfcast_tests.s3_server"]
+
 # Two markets, 40 products each, two years of history up to the months the tests run.
 TEST_MARKETS = ["US", "GB"]
 TEST_FIRST_MONTH = "2022-03"
@@ -39,7 +41,12 @@ class Workspace:
     home: Path
 
     def lake_files(self) -> list[str]:
-        return sorted(str(p.relative_to(self.lake)) for p in self.lake.rglob("*") if p.is_file())
+        """Asset objects in the lake (run parameter snapshots under _runs/_params excluded)."""
+        return sorted(
+            str(p.relative_to(self.lake))
+            for p in self.lake.rglob("*")
+            if p.is_file() and not p.relative_to(self.lake).parts[0].startswith("_")
+        )
 
     def sales_drop(self, market: str, month: str) -> Path:
         return self.landing / "sales" / f"market={market}" / f"month={month}" / "sales.parquet"

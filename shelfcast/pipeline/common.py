@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import pandas as pd
 import pandera.pandas as pa
@@ -41,10 +41,17 @@ def user_errors(what: str) -> Iterator[None]:
     from shelfcast.core.cleaning import DropFormatError
     from shelfcast.core.optimiser import InfeasibleError
     from shelfcast.platform.landing import MissingDropError
+    from shelfcast.platform.storage import StorageError
 
     try:
         yield
-    except (ConfigError, DropFormatError, MissingDropError, InfeasibleError) as error:
+    except (
+        ConfigError,
+        DropFormatError,
+        MissingDropError,
+        InfeasibleError,
+        StorageError,
+    ) as error:
         raise Failure(description=f"{what}: {error}", allow_retries=False) from None
 
 
@@ -58,7 +65,7 @@ def validated(
 def params_of(context: AssetExecutionContext, params) -> ResolvedConfig:
     market, month = market_and_month(context)
     with user_errors("parameters"):
-        return params.resolve(market, month)
+        return params.for_run(market, month)
 
 
 def frame_metadata(frame: pd.DataFrame, preview_rows: int = 10) -> dict:
@@ -68,14 +75,20 @@ def frame_metadata(frame: pd.DataFrame, preview_rows: int = 10) -> dict:
     }
 
 
-def config_metadata(resolved: ResolvedConfig, keys: Mapping[str, str] | None = None) -> dict:
-    """The values of the parameters this asset used, each with the layer that set it."""
+def config_metadata(resolved: ResolvedConfig, keys: Iterable[str] | None = None) -> dict:
+    """The parameters this asset used, each with the layer that set it, and the run's layers."""
     rows = [
         f"| `{key}` | `{resolved.get(key)!r}` | {resolved.provenance.get(key, '?')} |"
-        for key in (keys or resolved.provenance)
+        for key in (keys if keys is not None else resolved.provenance)
     ]
     table = "| parameter | value | layer |\n|---|---|---|\n" + "\n".join(rows)
-    return {"parameters": MetadataValue.md(table)}
+    return {
+        "parameters": MetadataValue.md(table),
+        "parameter_layers": MetadataValue.md(
+            "\n".join(f"{i}. {layer}" for i, layer in enumerate(resolved.layers, 1))
+        ),
+        "config": MetadataValue.json(resolved.values),
+    }
 
 
 def concat_window(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -30,9 +30,13 @@ from shelfcast.pipeline.partitions import (
 from shelfcast.pipeline.resources import LandingZone, PipelineParams
 from shelfcast.platform.config import ConfigError, ResolvedConfig
 from shelfcast.platform.landing import drop_files
+from shelfcast.platform.snapshots import latest_snapshot_path
 from shelfcast.platform.storage import as_upath
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PARTITION_REFERENCE = re.compile(r"^(?P<market>[A-Z]{2})[|/ ](?P<month>\d{4}-\d{2})(-01)?$")
+# Runs started from the CLI log warnings and errors only; progress is the CLI's own.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -58,58 +62,95 @@ def check_partition(market: str, month: str) -> None:
         raise ConfigError(f"month {month} is outside the partitions {first[:7]} … {last[:7]}")
 
 
-def resolve_params(market: str, month: str, patches: list[str]) -> ResolvedConfig:
+def resolve_params(
+    market: str, month: str, patches: list[str], patch_file: str = ""
+) -> ResolvedConfig:
     check_partition(market, month)
-    return PipelineParams(patches=list(patches)).resolve(market, month)
+    return PipelineParams(patches=list(patches), patch_file=patch_file).resolve(market, month)
 
 
 def run_partitions(
-    markets: list[str], months: list[str], patches: list[str], console=None
+    markets: list[str],
+    months: list[str],
+    patches: list[str],
+    console=None,
+    patch_file: str = "",
 ) -> list[Outcome]:
+    """Run every market × month with the same patches; parameters are checked before any run."""
+    settings = {"patches": list(patches), "patch_file": patch_file}
+    return run_targets([(m, mo, settings) for m in markets for mo in months], console)
+
+
+def replay(reference: str, console=None) -> list[Outcome]:
+    """Re-run past partitions with exactly their saved parameters.
+
+    ``reference`` is a run id (every partition that run covered) or a partition such as
+    ``US|2024-03`` (its latest saved parameters).
+    """
+    return run_targets(
+        [(m, mo, {"replay": url}) for m, mo, url in saved_parameters(reference)], console
+    )
+
+
+def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
+    base = as_upath(locations.storage_url())
+    match = PARTITION_REFERENCE.match(reference)
+    if match:
+        market, month = match["market"], match["month"]
+        path = latest_snapshot_path(base, [f"market={market}", f"month={month}"])
+        if not path.exists():
+            raise ConfigError(f"no saved parameters for {market} {month} at {path}")
+        return [(market, month, str(path))]
+    folder = base / "_runs" / reference / "params"
+    found = sorted(folder.glob("market=*/month=*.json")) if folder.exists() else []
+    if not found:
+        raise ConfigError(
+            f"no saved parameters for {reference!r}: give a run id or a partition like US|2024-03"
+        )
+    return [(p.parent.name.split("=", 1)[1], p.stem.split("=", 1)[1], str(p)) for p in found]
+
+
+def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outcome]:
     from shelfcast.definitions import defs
 
-    for market in markets:  # raises ConfigError before any run starts
-        for month in months:
-            resolve_params(market, month, patches)
+    for market, month, settings in targets:  # raises ConfigError before any run starts
+        check_partition(market, month)
+        PipelineParams(**settings).resolve(market, month)
 
     job = defs.resolve_job_def(MONTHLY_PRICING)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
-    run_config = {
-        "resources": {"params": {"config": {"patches": list(patches)}}},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-    }
     outcomes = []
-    for market in markets:
-        history = load_sales_history(defs, instance, market, max(months), console)
+    for market in dict.fromkeys(m for m, _, _ in targets):
+        last = max(mo for m, mo, _ in targets if m == market)
+        history = load_sales_history(defs, instance, market, last, console)
         if history is not None and not history.success:
             outcomes.append(history)
     if outcomes:
         return outcomes
-    for market in markets:
-        for month in months:
-            label = f"{market} {month}"
-            started = time.perf_counter()
-            if console is not None:
-                console.print(f"running {label} …", highlight=False)
-            result = job.execute_in_process(
-                run_config=run_config,
-                instance=instance,
-                partition_key=str(partition_key(market, month)),
-                tags=partition_tags(market, month),
-                raise_on_error=False,
+    for market, month, settings in targets:
+        label = f"{market} {month}"
+        started = time.perf_counter()
+        if console is not None:
+            console.print(f"running {label} …", highlight=False)
+        result = job.execute_in_process(
+            run_config={"resources": {"params": {"config": settings}}, **QUIET},
+            instance=instance,
+            partition_key=str(partition_key(market, month)),
+            tags=partition_tags(market, month),
+            raise_on_error=False,
+        )
+        outcomes.append(
+            Outcome(
+                partition=label,
+                success=result.success,
+                seconds=time.perf_counter() - started,
+                error="" if result.success else failure_message(result),
+                run_id=result.run_id,
+                summary=summary(result) if result.success else {},
             )
-            outcomes.append(
-                Outcome(
-                    partition=label,
-                    success=result.success,
-                    seconds=time.perf_counter() - started,
-                    error="" if result.success else failure_message(result),
-                    run_id=result.run_id,
-                    summary=summary(result) if result.success else {},
-                )
-            )
+        )
     return outcomes
 
 
@@ -174,7 +215,7 @@ def load_sales_history(defs, instance, market: str, month: str, console=None) ->
     started = time.perf_counter()
     result = defs.resolve_job_def(SALES_HISTORY).execute_in_process(
         instance=instance,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        run_config=QUIET,
         tags={
             ASSET_PARTITION_RANGE_START_TAG: str(partition_key(market, missing[0])),
             ASSET_PARTITION_RANGE_END_TAG: str(partition_key(market, missing[-1])),

@@ -10,7 +10,10 @@ key. For every leaf value the name of the layer that set it is recorded.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,11 @@ class Layer:
     values: dict[str, Any]
     version: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The name with the revision that was read, e.g. ``s3://cfg/market=US.yaml@etag:…``."""
+        return self.name if self.version is None else f"{self.name}@{self.version}"
+
 
 @dataclass
 class ResolvedConfig:
@@ -52,19 +60,49 @@ class ResolvedConfig:
     def as_yaml(self) -> str:
         return yaml.safe_dump(self.values, sort_keys=False)
 
+    def to_json(self) -> str:
+        return json.dumps(
+            {"values": self.values, "provenance": self.provenance, "layers": self.layers},
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ResolvedConfig:
+        data = json.loads(text)
+        return cls(values=data["values"], provenance=data["provenance"], layers=data["layers"])
+
 
 def read_layer(url: str, optional: bool = False) -> Layer | None:
-    """Read a YAML layer from a local path or any fsspec URL; ``None`` if optional and absent."""
+    """Read a YAML layer from a local path or any fsspec URL; ``None`` if optional and absent.
+
+    The layer's version is the object's VersionId or ETag where the store has one, else a hash
+    of the content, so provenance can say exactly which revision of a file set a value.
+    """
     path = UPath(url)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         if optional:
             return None
         raise ConfigError(f"config layer {url} does not exist") from None
     except Exception as error:  # unreachable server, bad credentials, ...
-        raise ConfigError(f"config layer {url} could not be read: {error}") from None
-    return Layer(name=url, values=parse_yaml(text, url))
+        raise ConfigError(
+            f"config layer {url} could not be read ({type(error).__name__}: {error}); "
+            "check the URL, the endpoint and the credentials"
+        ) from None
+    return Layer(name=url, values=parse_yaml(data.decode(), url), version=_version(path, data))
+
+
+def _version(path: UPath, data: bytes) -> str:
+    if path.protocol not in ("", "file", "local"):
+        try:
+            info = path.fs.info(path.path)
+        except Exception:  # a store without metadata: fall back to the content hash
+            info = {}
+        for key in ("VersionId", "version_id", "ETag", "etag"):
+            if info.get(key):
+                return f"{key.lower()}:{str(info[key]).strip(chr(34))}"
+    return f"sha256:{hashlib.sha256(data).hexdigest()[:12]}"
 
 
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
@@ -82,6 +120,16 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
             f"{source}: expected a mapping of parameters, found {type(values).__name__}"
         )
     return values
+
+
+def patch_file_layer(url: str) -> Layer:
+    """A patch file: YAML of nested keys or of dotted keys (``optimiser.max_changes: 5``)."""
+    layer = read_layer(url)
+    assert layer is not None
+    nested = OmegaConf.to_container(
+        OmegaConf.from_dotlist([f"{k}={json.dumps(v)}" for k, v in _leaves(layer.values).items()])
+    )
+    return Layer(name=f"--patch-file {url}", values=nested, version=layer.version)  # type: ignore[arg-type]
 
 
 def patch_layer(patches: Iterable[str], name: str = PATCH_LAYER) -> Layer:
@@ -109,12 +157,12 @@ def merge_layers(
     """
     open_mappings = tuple(open_mappings)
     merged = OmegaConf.create(defaults.values)
-    provenance = {key: defaults.name for key in _leaves(defaults.values)}
-    names = [defaults.name]
+    provenance = {key: defaults.label for key in _leaves(defaults.values)}
+    names = [defaults.label]
     for layer in overlays:
         _check_layer(layer, merged, open_mappings)
         merged = OmegaConf.merge(merged, OmegaConf.create(layer.values))
-        label = layer.name if layer.version is None else f"{layer.name}@{layer.version}"
+        label = layer.label
         for key in _leaves(layer.values):
             for existing in [k for k in provenance if k.startswith(key + ".")]:
                 del provenance[existing]  # a list or mapping replaced whole
@@ -173,3 +221,32 @@ def _leaves(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[dotted] = value
     return flat
+
+
+def check_choices(resolved: ResolvedConfig, choices: Mapping[str, Sequence[Any]]) -> None:
+    """Parameters limited to a few values: name the key, the value, its layer and the choices."""
+    for key, allowed in choices.items():
+        value = resolved.get(key)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if item not in allowed:
+                hint = difflib.get_close_matches(str(item), [str(a) for a in allowed], n=1)
+                raise ConfigError(
+                    f"{resolved.provenance.get(key, '?')}: {key} = {item!r} is not one of "
+                    f"{', '.join(map(str, allowed))}"
+                    + (f"; did you mean {hint[0]}?" if hint else "")
+                )
+
+
+SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|credential)s?$", re.IGNORECASE)
+
+
+def check_no_secrets(layers: Iterable[Layer]) -> None:
+    """Refuse secret-looking values: config names the environment variable that holds a secret."""
+    for layer in layers:
+        for key, value in _leaves(layer.values).items():
+            if SECRET_KEY.search(key.rsplit(".", 1)[-1]) and value not in (None, ""):
+                raise ConfigError(
+                    f"{layer.name}: {key} looks like a secret; secrets never live in config. "
+                    f"Put it in an environment variable and name that variable (e.g. {key}_env)"
+                )

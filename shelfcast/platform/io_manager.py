@@ -3,18 +3,21 @@
 Each partition of an asset is one Parquet object at a Hive-style key,
 ``<base>/<asset>/<dim>=<value>/<dim>=<value>.parquet`` (e.g.
 ``lake/sales/market=US/month=2024-03.parquet``), so DuckDB, Athena or Spark read the lake
-directly. Writes are atomic. When a downstream step loads an input, the frame is validated
+directly. Writes are atomic, and the store's own failures (unreachable, no bucket, refused
+credentials) fail the step with one message naming endpoint and bucket. When a downstream step loads an input, the frame is validated
 against the contract of the asset that produced it, so drift is caught where it enters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pyarrow_lib
 from dagster import (
+    Failure,
     InputContext,
     MetadataValue,
     MultiPartitionKey,
@@ -26,7 +29,7 @@ from dagster import (
 from dagster._core.definitions.partitions.schedule_type import ScheduleType
 from upath import UPath
 
-from shelfcast.platform.storage import read_parquet, write_parquet_atomic
+from shelfcast.platform.storage import StorageError, read_parquet, write_parquet_atomic
 from shelfcast.platform.validation import ContractViolation, validate_frame
 
 
@@ -57,11 +60,31 @@ class ParquetIOManager(UPathIOManager):
 
         A frame that covers several partitions carries one column per partition dimension, with
         the values as they appear in paths (``market == 'US'``, ``month == '2024-03'``); it is split
-        along them and each partition's rows go to that partition's object.
+        along them and each partition's rows go to that partition's object. Nothing is created
+        besides the objects themselves (no "directories", and never a bucket).
         """
-        if not context.has_asset_partitions or len(context.asset_partition_keys) == 1:
-            super().handle_output(context, obj)
-            return
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                "the Parquet IO manager stores pandas DataFrames only"
+            )
+        if not context.has_asset_partitions:
+            paths = {"": self._get_path(context)}
+        else:
+            paths = self._get_paths_for_partitions(context)
+        with storage_failures(context.asset_key.to_user_string()):
+            if len(paths) == 1:
+                path = next(iter(paths.values()))
+                self.dump_to_path(context, obj, path)
+                context.add_output_metadata(
+                    {"path": MetadataValue.path(str(path)), **self.get_metadata(context, obj)}
+                )
+            else:
+                self._dump_partitions(context, obj, paths)
+
+    def _dump_partitions(
+        self, context: OutputContext, obj: pd.DataFrame, paths: Mapping[str, UPath]
+    ) -> None:
         partitions_def = context.asset_partitions_def
         if not isinstance(partitions_def, MultiPartitionsDefinition):
             raise TypeError(
@@ -69,7 +92,7 @@ class ParquetIOManager(UPathIOManager):
                 "whose frame has a column per partition dimension"
             )
         total = 0
-        for key, path in self._get_paths_for_partitions(context).items():
+        for key, path in paths.items():
             part = obj
             for segment in hive_segments(partitions_def, key):
                 dimension, _, value = segment.rpartition("=")
@@ -77,27 +100,26 @@ class ParquetIOManager(UPathIOManager):
             total += write_parquet_atomic(path, part.reset_index(drop=True))
         context.add_output_metadata(
             {
-                "partitions_written": MetadataValue.int(len(context.asset_partition_keys)),
+                "partitions_written": MetadataValue.int(len(paths)),
                 "stored_bytes": MetadataValue.int(total),
                 "dagster/row_count": MetadataValue.int(len(obj)),
             }
         )
 
     def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        if not isinstance(obj, pd.DataFrame):
-            raise TypeError(
-                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
-                "the Parquet IO manager stores pandas DataFrames only"
-            )
         size = write_parquet_atomic(path, obj)
         context.add_output_metadata({"stored_bytes": MetadataValue.int(size)})
 
     # -- read --------------------------------------------------------------------------------
+    def load_input(self, context: InputContext):
+        with storage_failures(context.asset_key.to_user_string()):
+            return super().load_input(context)
+
     def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
         asset = context.asset_key.to_user_string()
         try:
             frame = read_parquet(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, StorageError):
             raise
         except (pyarrow_lib.ArrowException, OSError, ValueError) as error:
             raise ContractViolation(
@@ -114,6 +136,15 @@ class ParquetIOManager(UPathIOManager):
 
     def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict:
         return {"dagster/row_count": MetadataValue.int(len(obj))}
+
+
+@contextlib.contextmanager
+def storage_failures(asset: str) -> Iterator[None]:
+    """The store's own failure (unreachable, no bucket, access denied) as one clear step failure."""
+    try:
+        yield
+    except StorageError as error:
+        raise Failure(description=f"{asset}: {error}") from None
 
 
 def hive_segments(partitions_def, partition_key: str) -> list[str]:

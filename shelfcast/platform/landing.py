@@ -1,17 +1,26 @@
 """Landing zone: files dropped by upstream systems under ``<landing>/<dataset>/<dim>=<value>/...``.
 
 A drop is every CSV or Parquet file in one partition folder, read into one frame. Files whose
-name starts with ``.`` or ``_`` (temporary uploads, ``_SUCCESS`` markers) are ignored.
+name starts with ``.`` or ``_`` (temporary uploads, ``_SUCCESS`` markers) are ignored. The landing
+zone may be a local folder or any fsspec URL; on S3 listings are never cached (see
+``storage.as_upath``), so a drop that arrives while a process runs is seen by its next listing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import posixpath
+from collections.abc import Mapping
 
 import pandas as pd
 from upath import UPath
 
-from shelfcast.platform.storage import frame_to_parquet_bytes, write_bytes_atomic
+from shelfcast.platform.storage import (
+    frame_to_parquet_bytes,
+    object_store_errors,
+    write_bytes_atomic,
+)
 
 DROP_FORMATS = {".csv", ".parquet"}
 
@@ -20,16 +29,40 @@ class MissingDropError(FileNotFoundError):
     """No landing files where a partition's drop should be."""
 
 
+def is_drop_file(name: str) -> bool:
+    """A data file of a drop (not a temporary upload or a marker)."""
+    return posixpath.splitext(name)[1].lower() in DROP_FORMATS and name[:1] not in ("", ".", "_")
+
+
 def drop_files(folder: UPath) -> list[UPath]:
-    """The data files of one drop, sorted by name."""
+    """The data files of one drop, sorted by name (none when the folder does not exist).
+
+    A landing bucket that does not exist, or a store that cannot be reached, is a StorageError:
+    it must not look like a drop that has not arrived yet.
+    """
     try:
-        entries = list(folder.iterdir()) if folder.exists() else []
-    except FileNotFoundError:
+        with object_store_errors(folder, "list"):
+            entries = list(folder.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
         entries = []
-    return sorted(
-        (p for p in entries if p.suffix.lower() in DROP_FORMATS and p.name[0] not in "._"),
-        key=lambda p: p.name,
-    )
+    return sorted((p for p in entries if is_drop_file(p.name)), key=lambda p: p.name)
+
+
+def drop_versions(objects: Mapping[str, str]) -> dict[str, str]:
+    """Each drop folder with one version string, from ``{file key: ETag or mtime}``.
+
+    A drop's version changes whenever one of its data files is added, replaced or removed, so a
+    re-delivered drop is noticed; markers and temporary uploads do not count.
+    """
+    files: dict[str, list[str]] = {}
+    for key, version in objects.items():
+        folder, name = posixpath.split(key.strip("/"))
+        if folder and is_drop_file(name):
+            files.setdefault(folder, []).append(f"{name}:{version}")
+    return {
+        folder: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
+        for folder, entries in files.items()
+    }
 
 
 def read_drop(folder: UPath) -> pd.DataFrame:
@@ -42,8 +75,8 @@ def read_drop(folder: UPath) -> pd.DataFrame:
         )
     frames = []
     for file in files:
-        with file.open("rb") as handle:
-            data = handle.read()
+        with object_store_errors(file, "read"):
+            data = file.read_bytes()
         if file.suffix.lower() == ".csv":
             frames.append(pd.read_csv(io.BytesIO(data)))
         else:

@@ -4,13 +4,20 @@ Any fsspec URL works: a local folder, ``s3://bucket/prefix``, ``gs://``, ``az://
 stores a PUT becomes visible only when complete, so writing the whole object at once is atomic;
 on a local disk the bytes go to a hidden temporary file in the same folder first and are renamed
 into place.
+
+S3 is configured only by the standard AWS settings: the endpoint from ``AWS_ENDPOINT_URL`` (or
+``AWS_ENDPOINT_URL_S3``), which the installed botocore honours, and credentials from the standard
+chain (environment, ``~/.aws``, instance or pod role). Nothing here reads a key from a file of
+ours. Failures of the store itself become one StorageError that names the endpoint and the
+bucket, never a credential.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -20,11 +27,19 @@ from upath import UPath
 PARQUET_COMPRESSION = "zstd"
 
 
+class StorageError(OSError):
+    """The object store refused or could not be reached: a setup problem, not a bug."""
+
+
 def as_upath(url: str | os.PathLike[str]) -> UPath:
     """A UPath for a URL or local path; local paths are made absolute."""
     text = os.fspath(url)
     if "://" not in text:
         return UPath(os.path.abspath(os.path.expanduser(text)))
+    if text.startswith(("s3://", "s3a://")):
+        # s3fs caches directory listings per process: a long-lived process (the sensor, a code
+        # server) would not see a drop that arrived after its first listing.
+        return UPath(text, use_listings_cache=False)
     return UPath(text)
 
 
@@ -50,16 +65,23 @@ def write_bytes_atomic(path: UPath, data: bytes) -> None:
             if os.path.exists(temporary):
                 os.remove(temporary)
     else:
-        # One PUT (or one completed multipart upload): the object appears only when whole.
-        path.fs.pipe_file(path.path, data)
+        # One PUT, or one multipart upload that is aborted on failure: the object appears only
+        # when whole. No mkdir: on S3 that would create a missing bucket instead of failing.
+        with object_store_errors(path, "write"):
+            path.fs.pipe_file(path.path, data)
+
+
+def frame_to_parquet(frame: pd.DataFrame) -> pa.Buffer:
+    """Parquet (zstd) of a frame, without the pandas index, as one Arrow buffer (no extra copy)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    return sink.getvalue()
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     """Parquet (zstd) bytes of a frame, without the pandas index."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
-    return sink.getvalue()
+    return frame_to_parquet(frame).to_pybytes()
 
 
 def write_parquet_atomic(path: UPath, frame: pd.DataFrame) -> int:
@@ -70,6 +92,97 @@ def write_parquet_atomic(path: UPath, frame: pd.DataFrame) -> int:
 
 
 def read_parquet(path: UPath) -> pd.DataFrame:
-    """Read one Parquet object; raises FileNotFoundError when it does not exist."""
-    with path.open("rb") as handle:
-        return pq.read_table(handle).to_pandas()
+    """Read one Parquet object; raises FileNotFoundError when it does not exist.
+
+    From an object store the whole object comes in one GET and is parsed from memory, so a
+    network failure (StorageError) is never confused with a corrupt file (pyarrow's error).
+    """
+    if is_local(path):
+        with open(path.path, "rb") as handle:
+            return pq.read_table(handle).to_pandas()
+    with object_store_errors(path, "read"):
+        data = path.fs.cat_file(path.path)
+    return pq.read_table(pa.BufferReader(data)).to_pandas()
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def object_store_errors(path: UPath, action: str) -> Iterator[None]:
+    """Turn what the store raises into one StorageError naming endpoint and bucket.
+
+    A missing object stays a FileNotFoundError (callers treat it as "not materialized yet");
+    a missing bucket is a StorageError, so it is never mistaken for a missing partition.
+    """
+    if is_local(path):
+        yield
+        return
+    try:
+        yield
+    except StorageError:
+        raise
+    except (FileNotFoundError, NotADirectoryError):
+        if not _bucket_exists(path):
+            raise StorageError(_message(path, action, "the bucket does not exist")) from None
+        raise
+    except Exception as error:  # noqa: BLE001 - everything the store raises is reported alike
+        raise StorageError(_message(path, action, _reason(error))) from None
+
+
+def endpoint_of(path: UPath) -> str:
+    """The endpoint the client of ``path`` talks to, for messages."""
+    if path.protocol not in ("s3", "s3a"):
+        return f"{path.protocol}://"
+    client = getattr(path.fs, "s3", None)  # set once s3fs has connected
+    endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+    return (
+        endpoint
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+        or "the AWS default endpoint"
+    )
+
+
+def bucket_of(path: UPath) -> str:
+    return path.path.split("/", 1)[0]
+
+
+def _bucket_exists(path: UPath) -> bool:
+    try:
+        return bool(path.fs.exists(bucket_of(path)))
+    except Exception:  # noqa: BLE001 - unreachable or forbidden: report the original error
+        return True
+
+
+def _message(path: UPath, action: str, reason: str) -> str:
+    return (
+        f"cannot {action} {path.protocol}://{path.path}: {reason} "
+        f"(endpoint {endpoint_of(path)}, bucket {bucket_of(path)})"
+    )
+
+
+def _reason(error: Exception) -> str:
+    text = _redact(str(error))
+    name = type(error).__name__
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError") or (
+        isinstance(error, ConnectionError)
+    ):
+        return "the object store is unreachable (is the server running, is the endpoint right?)"
+    if name in ("NoCredentialsError", "PartialCredentialsError"):
+        return (
+            "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE, or give the machine a role"
+        )
+    if isinstance(error, PermissionError):
+        return f"access denied ({text}): check the credentials and the bucket's policy"
+    return f"{name}: {text}"
+
+
+def _redact(text: str) -> str:
+    """Belt and braces: no error text leaves here with a secret in it."""
+    for variable in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        secret = os.environ.get(variable)
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -120,7 +120,9 @@ def test_config_show_prints_effective_values_and_their_layers(workspace):
             "--provenance",
         ],
     )
-    lines = {line.split()[0]: line for line in table.output.splitlines()}
+    layers, _, parameters = table.output.partition("\nparameter ")
+    assert "markets/SE.yaml@sha256:" in layers and "--patch" in layers
+    lines = {line.split()[0]: line for line in parameters.splitlines()[1:] if line.strip()}
     assert "--patch" in lines["optimiser.max_changes"]
     assert "markets/SE.yaml" in lines["optimiser.discount_budget"]
     assert "defaults.yaml" in lines["optimiser.min_margin"]

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, asset
 
 from shelfcast.core.cleaning import clean_products, clean_sales
 from shelfcast.pipeline.common import (
+    config_metadata,
     contract_metadata,
     contract_type,
     frame_metadata,
@@ -28,7 +29,9 @@ from shelfcast.schemas import ProductsSchema, SalesSchema
     # Months of history load in one run: the IO manager writes each partition's own object.
     backfill_policy=BackfillPolicy.single_run(),
 )
-def sales(context: AssetExecutionContext, landing: LandingZone) -> pd.DataFrame:
+def sales(
+    context: AssetExecutionContext, landing: LandingZone, params: PipelineParams
+) -> pd.DataFrame:
     """Cleaned daily sales per product for the month, from the landing drop."""
     months = []
     for key in context.partition_keys:
@@ -37,6 +40,8 @@ def sales(context: AssetExecutionContext, landing: LandingZone) -> pd.DataFrame:
             frame = clean_sales(landing.read("sales", market, month), market, month)
         months.append(validate_frame(frame, SalesSchema, f"sales {market} {month}"))
     frame = pd.concat(months, ignore_index=True) if len(months) > 1 else months[0]
+    if len(months) == 1:
+        context.add_output_metadata(config_metadata(params_of(context, params), []))
     context.add_output_metadata(
         {
             **frame_metadata(frame),
@@ -60,7 +65,8 @@ def products(
 ) -> pd.DataFrame:
     """Product master snapshot: category, unit cost, current price, stock on hand."""
     market, month = market_and_month(context)
-    currency = params_of(context, params).get(f"markets.{market}.currency")
+    resolved = params_of(context, params)
+    currency = resolved.get(f"markets.{market}.currency")
     with user_errors(f"products drop {landing.folder('products', market, month)}"):
         frame = clean_products(landing.read("products", market, month), market, month, currency)
     frame = validated(frame, ProductsSchema, "products", context)
@@ -68,6 +74,7 @@ def products(
         {
             **frame_metadata(frame),
             "categories": MetadataValue.int(frame["category"].nunique()),
+            **config_metadata(resolved, [f"markets.{market}.currency"]),
         }
     )
     return frame

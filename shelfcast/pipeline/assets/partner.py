@@ -55,7 +55,11 @@ def partner_export(
         context,
     )
     context.add_output_metadata(
-        {**frame_metadata(frame), "effective_date": MetadataValue.text(effective.isoformat())}
+        {
+            **frame_metadata(frame),
+            "effective_date": MetadataValue.text(effective.isoformat()),
+            **config_metadata(resolved, ["delivery.effective_after_days"]),
+        }
     )
     return frame
 

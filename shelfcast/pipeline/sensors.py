@@ -1,0 +1,106 @@
+"""The landing sensor: a new or changed sales drop requests the monthly run of its partition.
+
+Drops arrive under ``<landing>/sales/market=<M>/month=<YYYY-MM>/``. On S3 the sensor lists them
+with dagster-aws's ``S3Resource`` (endpoint and credentials from the standard AWS settings); any
+other landing zone, including the embedded default's local folder, is listed through fsspec, so
+the sensor also works in `dagster dev` without a server. The cursor is the version of every drop
+seen (a hash of its files' ETags, or sizes and modification times off S3): a drop requests one
+run when it first appears and one more each time its files change, never on a re-evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+from dagster_aws.s3 import S3Resource
+
+from shelfcast import locations
+from shelfcast.pipeline.jobs import monthly_pricing
+from shelfcast.pipeline.partitions import MARKETS, month_partitions, partition_key
+from shelfcast.pipeline.resources import LandingZone
+from shelfcast.platform.landing import drop_versions
+from shelfcast.platform.storage import as_upath
+
+WATCHED_DATASET = "sales"
+
+
+@sensor(
+    job=monthly_pricing,
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Requests market × month runs for new or re-delivered sales drops.",
+)
+def landing_drops_sensor(
+    context: SensorEvaluationContext, s3: S3Resource, landing: LandingZone
+) -> Iterator[RunRequest | SkipReason]:
+    root = (landing.url or locations.landing_url()).rstrip("/")
+    drops = drop_versions(list_landing_files(root, WATCHED_DATASET, s3))
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    requested = 0
+    for folder, version in sorted(drops.items()):
+        if seen.get(folder) == version:
+            continue
+        partition = drop_partition(folder)
+        if partition is None:
+            context.log.warning(f"ignored {root}/{folder}: not a configured market and month")
+            continue
+        market, month = partition
+        requested += 1
+        yield RunRequest(
+            run_key=f"{folder}@{version}",
+            partition_key=str(partition_key(market, month)),
+            tags={"dagster/partition/market": market, "dagster/partition/month": f"{month}-01"},
+        )
+    context.update_cursor(json.dumps(drops, sort_keys=True))
+    if not requested:
+        yield SkipReason(f"no new or changed {WATCHED_DATASET} drops under {root}")
+
+
+def list_landing_files(root: str, dataset: str, s3: S3Resource) -> dict[str, str]:
+    """Every file under ``<root>/<dataset>/``: its key relative to ``root`` → ETag or mtime."""
+    if root.startswith("s3://"):
+        bucket, _, prefix = root[len("s3://") :].partition("/")
+        start = f"{prefix}/" if prefix else ""
+        pages = (
+            s3.get_client()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=bucket, Prefix=f"{start}{dataset}/")
+        )
+        return {
+            item["Key"][len(start) :]: item["ETag"].strip('"')
+            for page in pages
+            for item in page.get("Contents", [])
+        }
+    base = as_upath(root)
+    folder = base / dataset
+    if not folder.exists():
+        return {}
+    found = folder.fs.find(folder.path, detail=True)
+    return {path[len(base.path) :].lstrip("/"): _version_of(info) for path, info in found.items()}
+
+
+def _version_of(info: dict) -> str:
+    for name in ("ETag", "etag", "md5Hash", "content_md5"):
+        if info.get(name):
+            return str(info[name]).strip('"')
+    return f"{info.get('size')}@{info.get('mtime') or info.get('LastModified') or info.get('last_modified')}"
+
+
+def drop_partition(folder: str) -> tuple[str, str] | None:
+    """``('US', '2024-03')`` for ``sales/market=US/month=2024-03``; None if not a partition."""
+    parts = folder.split("/")
+    if len(parts) != 3:
+        return None
+    segments = dict(part.partition("=")[::2] for part in parts[1:])
+    market, month = segments.get("market", ""), segments.get("month", "")
+    if market not in MARKETS or f"{month}-01" not in month_partitions.get_partition_keys():
+        return None
+    return market, month

@@ -1,0 +1,75 @@
+"""One run, one config: the resolved parameters of a run, frozen in storage on first use.
+
+The first step of a run that needs parameters resolves the layers and stores the result under
+``<base>/_runs/<run_id>/params/<partition>.json``; every later step of that run, in any process
+or on any machine, reads that object instead of resolving again. An overlay edited halfway
+through a run therefore cannot give two steps of one run different parameters. The latest
+snapshot of each partition is also kept at ``<base>/_params/<partition>.json`` so a past
+partition can be replayed with exactly its parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+
+from upath import UPath
+
+from shelfcast.platform.config import ConfigError, ResolvedConfig
+from shelfcast.platform.storage import is_local, write_bytes_atomic
+
+
+def run_snapshot_path(base: UPath, run_id: str, partition: list[str]) -> UPath:
+    return base.joinpath("_runs", run_id, "params", *partition[:-1], f"{partition[-1]}.json")
+
+
+def latest_snapshot_path(base: UPath, partition: list[str]) -> UPath:
+    return base.joinpath("_params", *partition[:-1], f"{partition[-1]}.json")
+
+
+def frozen_for_run(
+    base: UPath, run_id: str, partition: list[str], resolve: Callable[[], ResolvedConfig]
+) -> tuple[ResolvedConfig, UPath]:
+    """The run's snapshot for ``partition``, created from ``resolve()`` by the first caller."""
+    path = run_snapshot_path(base, run_id, partition)
+    if not path.exists():
+        resolved = resolve()
+        data = resolved.to_json().encode()
+        if create_exclusive(path, data):
+            write_bytes_atomic(latest_snapshot_path(base, partition), data)
+    return load_snapshot(path), path
+
+
+def load_snapshot(url: str | UPath) -> ResolvedConfig:
+    path = UPath(url) if isinstance(url, str) else url
+    try:
+        return ResolvedConfig.from_json(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no saved parameters at {path}") from None
+
+
+def create_exclusive(path: UPath, data: bytes) -> bool:
+    """Write ``data`` at ``path`` unless it exists; True if this call created it.
+
+    Local files use a hard link, which fails if the target exists, so of two steps starting
+    together exactly one wins. Object stores get a check-then-put: two identical resolutions
+    racing within milliseconds may both write, and the later identical bytes win.
+    """
+    if is_local(path):
+        target = path.path
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        try:
+            os.link(temporary, target)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(temporary)
+    if path.exists():
+        return False
+    write_bytes_atomic(path, data)
+    return True

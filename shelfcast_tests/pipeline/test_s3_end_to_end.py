@@ -1,0 +1,177 @@
+"""The whole pipeline on a real S3 server: only Parquet at Hive-style keys, readable by DuckDB, and
+the same outputs when every step runs in its own process with nothing shared but S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import s3fs
+from dagster import DagsterEventType, DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+
+from shelfcast.pipeline.runner import run_partitions
+from shelfcast_tests.s3_server import S3Workspace, forget_s3_clients
+
+MARKETS = ["US", "GB"]
+MONTH = "2024-03"
+ASSETS = [
+    "sales",
+    "products",
+    "product_performance",
+    "demand_forecast",
+    "price_recommendations",
+    "partner_export",
+    "partner_delivery",
+]
+HIVE_KEY = re.compile(
+    r"^(?P<asset>[a-z_]+)/market=(?P<market>[A-Z]{2})/month=(?P<month>\d{4}-\d{2})\.parquet$"
+)
+# What legitimately differs between two deliveries: where they went and when.
+DELIVERY_VARIES = ["destination", "delivered_at"]
+
+
+@pytest.fixture(scope="module")
+def in_process_run(s3_server, generated_landing) -> S3Workspace:
+    """Both markets for MONTH, in-process, with landing, lake and outbox all on S3."""
+    space = S3Workspace(s3_server, s3_server.make_bucket(), prefix="in-process")
+    space.upload_landing(generated_landing)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in space.env().items():
+            patch.setenv(name, value)
+        for name in ("DAGSTER_HOME", "SHELFCAST_CONFIG_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+            patch.delenv(name, raising=False)
+        forget_s3_clients()
+        outcomes = run_partitions(MARKETS, [MONTH], [])
+        forget_s3_clients()
+    assert [o.error for o in outcomes if not o.success] == []
+    return space
+
+
+@pytest.mark.slow
+def test_every_object_of_the_lake_is_parquet_at_its_hive_style_key(in_process_run):
+    space = in_process_run
+    keys = space.lake_keys()
+    assert sorted(keys) == sorted(
+        f"{asset}/market={market}/month={MONTH}.parquet" for asset in ASSETS for market in MARKETS
+    )
+    client = space.server.client()
+    for key in keys:
+        assert HIVE_KEY.match(key), key
+        body = client.get_object(Bucket=space.bucket, Key=f"{space.prefix}/lake/{key}")[
+            "Body"
+        ].read()
+        assert body[:4] == b"PAR1" and body[-4:] == b"PAR1", key
+        assert not body.startswith(b"\x80"), f"{key} is a pickle"
+    # Nothing else anywhere in the bucket: the drops we uploaded, the lake, the outbox's JSON.
+    others = {
+        k for k in space.server.keys(space.bucket) if not k.startswith(f"{space.prefix}/lake/")
+    }
+    assert {k.split("/")[1] for k in others} == {"landing", "outbox"}
+    assert all(k.endswith((".parquet", ".json")) for k in others)
+
+
+@pytest.mark.slow
+def test_duckdb_reads_the_lake_on_s3_directly_with_the_partition_columns(in_process_run):
+    space = in_process_run
+    connection = duckdb.connect()
+    connection.register_filesystem(
+        s3fs.S3FileSystem(
+            key=space.server.access_key,
+            secret=space.server.secret_key,
+            endpoint_url=space.server.endpoint,
+            skip_instance_cache=True,
+        )
+    )
+    lake = f"s3://{space.bucket}/{space.prefix}/lake"
+    counts = connection.sql(
+        f"""SELECT market, month, count(*) AS products, sum(is_change::INT) AS changes
+            FROM read_parquet('{lake}/price_recommendations/*/*.parquet', hive_partitioning=true)
+            GROUP BY ALL ORDER BY market"""
+    ).df()
+    assert counts["market"].tolist() == ["GB", "US"]
+    assert counts["month"].tolist() == [MONTH, MONTH]
+    for row in counts.itertuples():
+        frame = space.read("price_recommendations", row.market, MONTH)
+        assert row.products == len(frame) and row.changes == frame["is_change"].sum()
+    # Every asset: `market` from the Hive folder, the month from the key's last segment (a file
+    # name, which Hive partitioning does not read; the contracts carry the month as a column).
+    for asset in ASSETS:
+        frame = connection.sql(
+            f"""SELECT market, regexp_extract(filename, 'month=([0-9-]+)[.]parquet$', 1) AS month
+                FROM read_parquet('{lake}/{asset}/*/*.parquet', hive_partitioning=true,
+                                  filename=true)"""
+        ).df()
+        assert sorted(frame["market"].unique()) == ["GB", "US"], asset
+        assert set(frame["month"]) == {MONTH}, asset
+        assert len(frame) == sum(len(space.read(asset, m, MONTH)) for m in MARKETS), asset
+
+
+@pytest.mark.slow
+def test_steps_in_separate_processes_sharing_only_s3_give_the_same_outputs(
+    in_process_run, tmp_path
+):
+    """`dagster job execute` with the multiprocess executor, from an empty working directory,
+    with a fresh DAGSTER_HOME and the landing zone, lake and outbox on S3 only."""
+    reference = in_process_run
+    space = S3Workspace(reference.server, reference.bucket, prefix="multiprocess")
+    home, cwd = tmp_path / "dagster_home", tmp_path / "empty_cwd"
+    home.mkdir()
+    cwd.mkdir()
+    shutil.copy(Path(__file__).parents[2] / "configs/dagster/local.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SHELFCAST_", "AWS_"))}
+    env |= space.env() | {"DAGSTER_HOME": str(home)}
+    env["SHELFCAST_LANDING"] = reference.url("landing")  # the same drops, read-only
+    tags = {
+        "dagster/partition": f"US|{MONTH}-01",
+        "dagster/partition/market": "US",
+        "dagster/partition/month": f"{MONTH}-01",
+    }
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            *("job", "execute", "-m", "shelfcast.definitions", "-j", "monthly_pricing"),
+            *("--tags", json.dumps(tags)),
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    # Every step ran in a process of its own, none in the orchestrating one.
+    instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+    [run] = instance.get_runs()
+    events = instance.all_logs(run.run_id)
+    orchestrator = {e.pid for e in events if e.dagster_event_type == DagsterEventType.RUN_START}
+    step_pids = {
+        e.step_key: e.pid for e in events if e.dagster_event_type == DagsterEventType.STEP_START
+    }
+    assert set(step_pids) >= set(ASSETS)
+    assert len(set(step_pids.values())) == len(step_pids)
+    assert not set(step_pids.values()) & orchestrator
+    # Nothing was left on a local disk: the working directory is empty, the home holds no data.
+    assert list(cwd.iterdir()) == []
+    assert not [p for p in home.rglob("*") if p.suffix in (".parquet", ".json", ".pkl")]
+
+    assert sorted(space.lake_keys()) == sorted(
+        f"{asset}/market=US/month={MONTH}.parquet" for asset in ASSETS
+    )
+    for asset in ASSETS:
+        expected, actual = reference.read(asset, "US", MONTH), space.read(asset, "US", MONTH)
+        if asset == "partner_delivery":
+            expected, actual = (
+                expected.drop(columns=DELIVERY_VARIES),
+                actual.drop(columns=DELIVERY_VARIES),
+            )
+        pd.testing.assert_frame_equal(actual, expected, obj=asset)
