@@ -155,7 +155,16 @@ def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outc
 
 
 def failure_message(result) -> str:
-    """The first failed step's own message, without a traceback."""
+    """The first failed step's own message, without a traceback; a failed check's findings."""
+    for event in result.all_events:
+        if (
+            event.event_type_value == "ASSET_CHECK_EVALUATION"
+            and not event.event_specific_data.passed
+        ):
+            evaluation = event.event_specific_data
+            findings = evaluation.metadata.get("first_violations")
+            detail = f":\n{findings.value}" if findings is not None else ""
+            return f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed{detail}"
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
