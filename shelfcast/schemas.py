@@ -151,7 +151,10 @@ class PriceRecommendationsSchema(_Contract):
     is_change: Series[bool]
     elasticity: Series[float] = pa.Field(le=0)
     baseline_units: Series[float] = pa.Field(ge=0, description="expected units at current price")
-    expected_units: Series[float] = pa.Field(ge=0, description="expected units at the new price")
+    stock_on_hand: Series[float] = pa.Field(ge=0, description="units on hand: caps expected units")
+    expected_units: Series[float] = pa.Field(
+        ge=0, description="min(baseline × (new / current)^elasticity, stock on hand)"
+    )
     expected_revenue: Series[float] = pa.Field(ge=0)
     expected_margin: Series[float]
     baseline_margin: Series[float]
@@ -165,6 +168,10 @@ class PriceRecommendationsSchema(_Contract):
     @pa.dataframe_check(error="is_change set exactly when the price moves")
     def change_flag_consistent(cls, df: pd.DataFrame) -> Series[bool]:
         return df["is_change"] == ((df["recommended_price"] - df["current_price"]).abs() > 1e-9)
+
+    @pa.dataframe_check(error="expected units within stock on hand")
+    def units_within_stock(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["expected_units"] <= df["stock_on_hand"] * (1 + 1e-9) + 1e-9
 
 
 class PartnerExportSchema(_Contract):

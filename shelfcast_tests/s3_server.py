@@ -27,6 +27,7 @@ import pytest
 
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
+HEALTH_BUCKET = "fixture-health"  # the readiness probe's own bucket, never a test's
 # SeaweedFS listeners that need a port; each gets a free one (Iceberg, Lance, WebDAV are off).
 LISTENERS = (
     "master.port",
@@ -152,31 +153,38 @@ class SeaweedS3:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
         self.process = None
-        for name in ("master.port.grpc", "volume.port.grpc", "filer.port.grpc", "s3.port.grpc"):
-            kind = name.split(".")[0]
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(f"/tmp/seaweedfs-{kind}-grpc-{self.ports[name]}.sock")
+        # gRPC listeners leave unix sockets in /tmp (no flag moves them); remove ours.
+        for name in LISTENERS + ("admin.port.grpc",):
+            if name.endswith(".grpc"):
+                kind = name.split(".")[0]
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f"/tmp/seaweedfs-{kind}-grpc-{self.ports[name]}.sock")
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def _wait_until_ready(self) -> None:
+        """Until an object can be written and read back (after a restart the gateway answers
+        listings a moment before the volumes serve data)."""
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         client = self.client()
         while True:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"weed mini exited early; see {self.log_file}")
             try:
-                client.list_buckets()
-                return
+                if HEALTH_BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+                    client.create_bucket(Bucket=HEALTH_BUCKET)
+                client.put_object(Bucket=HEALTH_BUCKET, Key="probe", Body=b"ok")
+                if client.get_object(Bucket=HEALTH_BUCKET, Key="probe")["Body"].read() == b"ok":
+                    return
             except Exception:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(
                         f"SeaweedFS S3 not ready at {self.endpoint}; see {self.log_file}"
                     ) from None
-                time.sleep(0.2)
+            time.sleep(0.2)
 
     # -- helpers -------------------------------------------------------------------------------
     def client(self, secret_key: str | None = None):

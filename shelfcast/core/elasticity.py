@@ -21,6 +21,18 @@ clustered by product, since a product's weeks are not independent.
 
 A category's slope only comes from products whose price moved relative to the category's other
 products in the same week; a category without such moves (or with one product) gets the prior.
+
+**Every product gets its category's value.** A product's own price history is too thin to
+estimate its own elasticity: on two years of the demo generator's data (US, 240 products, true
+elasticities spread ±0.3 around each category mean) one-step product slopes from the pooled fit
+scattered ±1.4 around their category and correlated 0.2 with the truth, and shrinking them to
+the category — even with the true spread as the prior — did not beat the category value
+(RMSE 0.36 vs 0.345). So a product with little own price variation (``price_variation``: the
+root-mean-square of its weekly log price around its median, e.g. 0.05 ≈ prices 5 % off their
+usual level) simply contributes little to its category's slope, and none uses its own. Accuracy:
+each US category lands within ±0.35 of the mean true elasticity of its products, and across the
+four demo markets the true mean lies within 2 reported standard errors for 30 of 32 categories
+(shelfcast_tests/core/test_elasticity.py).
 """
 
 from __future__ import annotations
@@ -31,6 +43,10 @@ import pandas as pd
 _MAX_IRLS, _MAX_SWEEPS = 50, 500
 
 
+class ElasticityConfigError(ValueError):
+    """An elasticity parameter is out of range; the message names the key."""
+
+
 def estimate_elasticity(
     sales: pd.DataFrame,
     products: pd.DataFrame,
@@ -39,7 +55,9 @@ def estimate_elasticity(
     lower: float,
     upper: float,
 ) -> pd.DataFrame:
-    """One row per product: product_id, category, elasticity (≤ 0), elasticity_se, n_obs.
+    """One row per product: product_id, category, elasticity (≤ 0), elasticity_se, n_obs,
+    price_variation (NaN without sales) and source ("history", or "prior" when the category's
+    history has no price variation to learn from).
 
     Each category's estimate ``b`` (standard error ``s``, from ``n`` product-weeks) is combined
     with the prior by precision (normal-normal shrinkage). The prior's variance is what
@@ -49,12 +67,14 @@ def estimate_elasticity(
     and a noisy one less. The result is clipped to [lower, upper]; ``elasticity_se`` is the
     posterior standard deviation (NaN only when no category has any price variation to calibrate
     ``v``). ``n_obs`` is the number of product-weeks behind the category's estimate. Every product
-    gets its category's value in this version.
+    gets its category's value (see the module docstring for why).
     """
     if not lower <= upper <= 0:
-        raise ValueError(f"elasticity bounds must satisfy lower <= upper <= 0, got [{lower}, {upper}]")
-    if prior_strength < 0:
-        raise ValueError(f"prior_strength must be >= 0, got {prior_strength}")
+        raise ElasticityConfigError(
+            f"elasticity.min <= elasticity.max <= 0 must hold (lower <= upper <= 0), got [{lower}, {upper}]"
+        )
+    if not prior_strength >= 0:
+        raise ElasticityConfigError(f"elasticity.prior_strength must be >= 0, got {prior_strength}")
     out = products[["product_id", "category"]].drop_duplicates("product_id").reset_index(drop=True)
     categories = pd.Index(sorted(out["category"].unique()))
     fits = _fit(sales, out, categories)
@@ -72,6 +92,8 @@ def estimate_elasticity(
         elasticity=estimate[row].astype(float),
         elasticity_se=np.sqrt(post_var)[row].astype(float),
         n_obs=n_obs[row].astype(np.int64),
+        price_variation=fits["variation"],
+        source=np.where(informative[row], "history", "prior"),
     )
 
 
@@ -131,7 +153,9 @@ def _demean(cols: np.ndarray, w: np.ndarray, groups: list[np.ndarray]) -> np.nda
     return out
 
 
-def _solve(xt: np.ndarray, zt: np.ndarray, w: np.ndarray, cat: np.ndarray, n_cat: int) -> np.ndarray:
+def _solve(
+    xt: np.ndarray, zt: np.ndarray, w: np.ndarray, cat: np.ndarray, n_cat: int
+) -> np.ndarray:
     """Per-category weighted least squares of z̃ on [x̃, promõ]; NaN where price has no variation."""
     coef = np.full((n_cat, 2), np.nan)
     for c in range(n_cat):
@@ -151,15 +175,27 @@ def _solve(xt: np.ndarray, zt: np.ndarray, w: np.ndarray, cat: np.ndarray, n_cat
 def _fit(sales: pd.DataFrame, products: pd.DataFrame, categories: pd.Index) -> dict:
     """Per category: PPML slope on price, its product-clustered standard error, product-weeks."""
     n_cat = len(categories)
-    result = {"beta": np.full(n_cat, np.nan), "se": np.full(n_cat, np.inf), "n_obs": np.zeros(n_cat)}
+    result = {
+        "beta": np.full(n_cat, np.nan),
+        "se": np.full(n_cat, np.inf),
+        "n_obs": np.zeros(n_cat),
+        "variation": np.full(len(products), np.nan),
+    }
     d = _weekly(sales, products, categories)
     if not d or len(d["y"]) == 0:
         return result
+    weeks = np.bincount(d["product"], minlength=len(products))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variation = np.sqrt(np.bincount(d["product"], d["x"] ** 2, minlength=len(products)) / weeks)
+    result["variation"] = np.where(weeks > 0, variation, np.nan)
     d = _drop_empty_groups(d)
     if len(d["y"]) == 0:
         return result
     y, offset, cat = d["y"], np.log(d["days"]), d["cat"]
-    groups = [np.unique(d["product"], return_inverse=True)[1], np.unique(d["catweek"], return_inverse=True)[1]]
+    groups = [
+        np.unique(d["product"], return_inverse=True)[1],
+        np.unique(d["catweek"], return_inverse=True)[1],
+    ]
     result["n_obs"] = np.bincount(cat, minlength=n_cat).astype(float)
     regressors = np.vstack([d["x"], d["promo"]])
     mu = (y + np.bincount(groups[0], y)[groups[0]] / np.bincount(groups[0])[groups[0]]) / 2

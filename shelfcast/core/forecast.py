@@ -1,50 +1,48 @@
-"""Daily demand forecasters for a one-month pricing decision, a registry and a backtest.
+"""Daily demand forecasters for a one-month pricing decision, chosen by name from config.
 
-A price decision is judged on what a product sells over the next few weeks, so the forecast must
-get the demand *level* over the horizon right, robustly, for hundreds of short and noisy series.
-The default, ``seasonal_trend``, is an explainable baseline built for that rather than a fitted
-ARIMA. On a products × days array (numpy, no loop over series) it multiplies:
+Every model follows one small protocol, ``Forecaster.fit_predict(history, horizon_days)``: it
+fits on a long frame of many series (product_id, date, units, and optionally category) and
+returns the daily units of every product for the ``horizon_days`` days right after the history
+(product_id, date, units_forecast; ≥ 0, complete). ``forecast.model`` in config picks one from
+the registry, so a model is replaced without touching the rest of the application:
 
-- **level**: exponentially weighted mean of the last 8 weekly means (half-life 2 weeks); whole
-  weeks are averaged, so the weekday mix never biases it;
-- **weekday profile**: each series' ratios to a centred 7-day mean over the last 12 weeks (so a
-  trend does not leak into it), shrunk toward the pooled profile by the units behind them;
-- **year-over-year factor**, when the series has a year of history: demand in the target window
-  last year / the level window last year (52 weeks back, same weekdays), clipped to [0.5, 2];
-- **damped trend**: the slope of the weekly means once last year's seasonal movement is removed
-  (so a seasonal ramp is not counted twice), damped day by day and capped at ±50 %.
+- ``shelfcast`` (the default): :class:`Shelfcast`, shelfcast's own vectorised model;
+- ``seasonal_trend``: the earlier explainable daily model (``forecast_seasonal_trend.py``);
+- ``seasonal_naive``: the last week repeated, the baseline every backtest compares against;
+- ``auto_ets``, ``auto_theta``, ``croston_optimized``: statsforecast's models, the field's
+  reference peers (``forecast_peers.py``, imported only when chosen).
 
-The factor and the slope are noisy per series, so both are shrunk by empirical Bayes: how much
-a series' own estimate is trusted depends on its noise (estimated from week-apart differences)
-against the spread of true values across the panel (estimated from the panel, with a prior for
-small panels). Where the data carry no signal the model falls back to level × profile, so the
-extra terms cost little when they do not help. The trend weight also discounts the noise the
-slope shares with the level: an unlucky last week must not be extrapolated.
+**Why the default forecasts weekly totals.** The optimiser consumes one number per product: the
+units over the horizon. Daily retail series are mostly noise (a product selling 4 a day has a
+day-to-day spread of ±50 %, and a slow one sells nothing on most days), and the weekday pattern
+is stable. So ``Shelfcast`` sums each product's days into 7-day weeks ending on the last day of
+history, forecasts the weeks with the engine (``forecast_engine.py``: Theta and damped trend
+combined, intermittent weeks by TSB), and splits each week into days with the product's
+weekday profile (its last 12 weeks, shrunk toward the panel's profile by the units behind it).
+Yearly seasonality (``season_length`` 52 weeks) comes from the product's own history once it
+has three years, and before that from its category's total (group seasonal indices, shrunk by
+their noise), which two years of history, the pipeline's window, already allow. On the
+generator's 2,000-product panel, weekly beats forecasting the days directly with the same
+engine, on daily WAPE and on the 28-day totals the optimiser uses (``benchmarks/README.md``);
+``Shelfcast(period_days=1, season_length=7)`` is that daily variant.
 
-**Intermittent series** (average inter-demand interval > 1.32 days over 12 weeks, the
-Syntetos–Boylan cut-off) get a flat rate instead of a weekday pattern: the TSB variant of Croston
-(smoothed demand probability × smoothed demand size), unbiased like SBA and, unlike Croston,
-decaying to 0 for a product that stopped selling.
-
-``history`` is long (product_id, date, units). Missing days inside a product's span, from its
-first row to the last date of the history, are 0 units; days before its first row are unknown.
-Forecasts are ≥ 0 and cover the same ``horizon_days`` dates right after the history for every
-product, so the caller must pass history that runs to the end of the period it closes.
+``history`` is long. Missing days inside a product's span, from its first row to the last date
+of the history, are 0 units; days before its first row are unknown.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
+from shelfcast.core.forecast_engine import forecast_matrix
+
 SEASON = 7  # days in the weekly season
-YEAR = 364  # 52 weeks: a year back on the same weekday
-MIN_TRAIN_DAYS = 28  # a backtest fold needs this much history before its cut
 FORECAST_COLUMNS = {"product_id": object, "date": "datetime64[ns]", "units_forecast": float}
 
 
@@ -80,14 +78,31 @@ def to_panel(history: pd.DataFrame) -> Panel:
     return Panel(np.asarray(ids, dtype=object), start, units)
 
 
-def _forecast_frame(history: pd.DataFrame, horizon_days: int, predict) -> pd.DataFrame:
-    """Run ``predict`` (panel units, horizon -> products × horizon array) on a long history."""
+def forecast_frame(
+    history: pd.DataFrame,
+    horizon_days: int,
+    predict: Callable[..., np.ndarray],
+    by_category: bool = False,
+) -> pd.DataFrame:
+    """Run ``predict`` (panel units, horizon -> products × horizon array) on a long history.
+
+    With ``by_category``, ``predict`` also gets ``groups=`` each product's ``category`` (from
+    the history's optional column of that name; None when it has none).
+    """
     if history.empty or horizon_days <= 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FORECAST_COLUMNS.items()})
     panel = to_panel(history)
     n, days = panel.units.shape
     dates = pd.date_range(panel.start + pd.Timedelta(days=days), periods=horizon_days, freq="D")
-    forecast = np.clip(np.nan_to_num(predict(panel.units, horizon_days)), 0.0, None)
+    if by_category:
+        groups = None
+        if "category" in history.columns:
+            category = history.groupby(history["product_id"].astype(str))["category"].first()
+            groups = category.reindex(panel.ids).fillna("").astype(str).to_numpy()
+        forecast = predict(panel.units, horizon_days, groups=groups)
+    else:
+        forecast = predict(panel.units, horizon_days)
+    forecast = np.clip(np.nan_to_num(forecast), 0.0, None)
     return pd.DataFrame(
         {
             "product_id": np.repeat(panel.ids, horizon_days),
@@ -97,28 +112,11 @@ def _forecast_frame(history: pd.DataFrame, horizon_days: int, predict) -> pd.Dat
     )
 
 
-def _nanmean(values: np.ndarray, axis) -> np.ndarray:
+def nanmean(values: np.ndarray, axis) -> np.ndarray:
     """Mean over non-NaN values; NaN (and no warning) where there are none."""
     count = (~np.isnan(values)).sum(axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.nansum(values, axis=axis) / np.where(count > 0, count, np.nan)
-
-
-def _weekly_means(units: np.ndarray, weeks: int, end: int = 0) -> np.ndarray:
-    """Mean daily units of the ``weeks`` weeks ending ``end`` days before the last day, latest first."""
-    stop = units.shape[1] - end
-    block = units[:, stop - weeks * SEASON : stop].reshape(units.shape[0], weeks, SEASON)
-    return _nanmean(block, axis=2)[:, ::-1]
-
-
-def _weighted(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (weights * np.nan_to_num(values)).sum(axis=1) / weights.sum(axis=1)
-
-
-def _noise_variance(block: np.ndarray) -> np.ndarray:
-    """Daily noise variance per series from week-apart differences (blind to weekday and level)."""
-    return np.nan_to_num(_nanmean((block[:, SEASON:] - block[:, :-SEASON]) ** 2, axis=1) / 2)
 
 
 @dataclass(frozen=True)
@@ -128,185 +126,90 @@ class SeasonalNaive:
     name: str = field(default="seasonal_naive", init=False)
 
     def fit_predict(self, history: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-        return _forecast_frame(history, horizon_days, self.predict)
+        return forecast_frame(history, horizon_days, self.predict)
 
     def predict(self, units: np.ndarray, horizon_days: int) -> np.ndarray:
         last = np.pad(units, ((0, 0), (SEASON, 0)), constant_values=np.nan)[:, -SEASON:]
-        last = np.where(np.isnan(last), _nanmean(last, axis=1)[:, None], last)
+        last = np.where(np.isnan(last), nanmean(last, axis=1)[:, None], last)
         return np.tile(last, -(-horizon_days // SEASON))[:, :horizon_days]
 
 
 @dataclass(frozen=True)
-class SeasonalTrend:
-    """Level × weekday profile × year-over-year factor × damped trend (see the module docstring)."""
+class Shelfcast:
+    """Weekly totals forecast by the engine, split into days by each product's weekday profile."""
 
-    name: str = field(default="seasonal_trend", init=False)
-    level_weeks: int = 8
-    level_half_life_weeks: float = 2.0
+    name: str = field(default="shelfcast", init=False)
+    period_days: int = 7  # 7: forecast weeks (the default); 1: forecast days directly
+    season_length: int = 52  # periods per season: 52 weeks a year, or 7 days a week
     profile_weeks: int = 12
     profile_prior_units: float = 200.0
-    yoy_prior_sd: float = 0.15  # spread of true factors assumed before the panel says otherwise
-    yoy_clip: tuple[float, float] = (0.5, 2.0)
-    trend_prior_sd: float = 0.003  # of daily relative slopes, likewise
-    trend_damping: float = 0.97  # per day
-    trend_cap: float = 0.5
-    intermittent_adi: float = 1.32
-    tsb_size_alpha: float = 0.1
-    tsb_prob_beta: float = 0.015
-    tsb_weeks: int = 26
+
+    def __post_init__(self) -> None:
+        if self.period_days not in (1, SEASON):
+            raise ValueError(f"period_days must be 1 or {SEASON}, got {self.period_days}")
 
     def fit_predict(self, history: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-        return _forecast_frame(history, horizon_days, self.predict)
+        return forecast_frame(history, horizon_days, self.predict, by_category=True)
 
-    def predict(self, units: np.ndarray, horizon_days: int) -> np.ndarray:
-        """Forecast (products × horizon_days) from a products × days panel (NaN = unknown)."""
-        weeks, h = self.level_weeks, np.arange(horizon_days)
-        need = YEAR + max(weeks + 1, self.profile_weeks + 1, self.tsb_weeks) * SEASON
-        y = np.pad(units, ((0, 0), (max(0, need - units.shape[1]), 0)), constant_values=np.nan)
+    def predict(
+        self, units: np.ndarray, horizon_days: int, groups: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Forecast (products × horizon_days) from a products × days panel (NaN = unknown).
 
-        weekly = _weekly_means(y, weeks)
-        age = SEASON * np.arange(weeks) + (SEASON + 1) / 2  # days from week centre to the horizon
-        decay = 0.5 ** (np.arange(weeks) / self.level_half_life_weeks)
-        ew = np.where(np.isnan(weekly), 0.0, decay)
-        level = _weighted(weekly, ew)
-        level_age = (ew * age).sum(axis=1) / ew.sum(axis=1)
-
-        factor, index, index_variance = self._year_over_year(y, decay, horizon_days)
-        phi = self.trend_damping
-        damped = phi * (1 - phi ** (h + 1)) / (1 - phi)
-        slope = self._trend(
-            weekly - level[:, None] * (index - 1),  # this year's weeks without last year's shape
-            level,
-            ew,
-            _noise_variance(y[:, -(self.profile_weeks + 1) * SEASON :]),
-            index_variance,
-            level_age + damped[horizon_days // 2],
-        )
-        growth = 1 + slope[:, None] * (level_age[:, None] + damped)
-        growth = np.clip(growth, 1 - self.trend_cap, 1 + self.trend_cap)
-        regular = level[:, None] * growth * self._weekday_profile(y)[:, h % SEASON]
-
-        recent = y[:, -self.profile_weeks * SEASON :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            adi = (~np.isnan(recent)).sum(axis=1) / (recent > 0).sum(axis=1)
-        flat = np.repeat(self._tsb_rate(y)[:, None], horizon_days, axis=1)
-        forecast = np.where((adi > self.intermittent_adi)[:, None], flat, regular)
-        return np.clip(np.nan_to_num(forecast * factor[:, None]), 0.0, None)
-
-    def _weekday_profile(self, y: np.ndarray) -> np.ndarray:
-        """Weekday multipliers (mean 1); column r is for days r, r + 7, ... after the history.
-
-        Each day is compared with its centred 7-day mean (ratio to moving average), so a trend
-        inside the window does not leak into the weekday shape.
+        ``groups`` (e.g. categories) pool yearly seasonality; without them the whole panel is
+        one group.
         """
+        groups = np.zeros(units.shape[0]) if groups is None else groups
+        if self.period_days == 1:
+            return forecast_matrix(units, self.season_length, horizon_days, groups=groups)
+        n, days = units.shape
+        weeks = days // SEASON
+        block = units[:, days - weeks * SEASON :].reshape(n, weeks, SEASON)
+        # A week is known when all its days are: a product's first, partial week is left out.
+        totals = np.where(np.isnan(block).any(axis=2), np.nan, block.sum(axis=2))
+        weeks_ahead = -(-horizon_days // SEASON)
+        weekly = forecast_matrix(totals, self.season_length, weeks_ahead, groups=groups)
+        # A product younger than a week: its mean daily units so far.
+        young = np.isnan(totals).all(axis=1)
+        weekly[young] = np.nan_to_num(nanmean(units[young], axis=1))[:, None] * SEASON
+        day = np.arange(horizon_days)
+        return weekly[:, day // SEASON] / SEASON * self.weekday_profile(units)[:, day % SEASON]
+
+    def weekday_profile(self, units: np.ndarray) -> np.ndarray:
+        """Weekday multipliers (mean 1); column r is for days r, r + 7, ... after the history."""
         days = self.profile_weeks * SEASON
-        block = y[:, -(days + SEASON - 1) :]  # 3 days of context either side of the window
-        moving = np.lib.stride_tricks.sliding_window_view(block, SEASON, axis=1).mean(axis=2)
-        centre = block[:, SEASON // 2 : SEASON // 2 + days]
-        valid = ~np.isnan(moving) & ~np.isnan(centre)
-        shape = (y.shape[0], self.profile_weeks, SEASON)
-        sold = np.where(valid, centre, 0.0).reshape(shape).sum(axis=1)
-        typical = np.where(valid, moving, 0.0).reshape(shape).sum(axis=1)
-        # Window day j is (j - 3) mod 7 days after the history: reorder to that.
-        sold, typical = (
-            np.roll(sold, -(SEASON // 2), axis=1),
-            np.roll(typical, -(SEASON // 2), axis=1),
-        )
-        known = (typical > 0).all(axis=1)
-        pooled = sold.sum(axis=0) / typical.sum(axis=0) if known.any() else np.ones(SEASON)
-        pooled = pooled / pooled.mean()
+        recent = np.pad(units, ((0, 0), (max(0, days - units.shape[1]), 0)), constant_values=np.nan)
+        block = recent[:, -days:].reshape(units.shape[0], self.profile_weeks, SEASON)
+        by_weekday = nanmean(block, axis=1)
+        volume = np.nansum(block, axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
-            own = sold / typical
-            own = np.where(known[:, None], own / own.mean(axis=1, keepdims=True), pooled)
-        volume = typical.sum(axis=1)
+            own = by_weekday / nanmean(by_weekday, axis=1)[:, None]
+        known = np.isfinite(own).all(axis=1)
+        pooled = np.ones(SEASON)
+        if known.any() and volume[known].sum() > 0:
+            pooled = (volume[known, None] * own[known]).sum(axis=0) / volume[known].sum()
         weight = np.where(known, volume / (volume + self.profile_prior_units), 0.0)[:, None]
-        return weight * own + (1 - weight) * pooled
-
-    def _year_over_year(self, y: np.ndarray, decay: np.ndarray, horizon_days: int):
-        """Factor target window / level window a year ago (1 where unknown), last year's weekly
-        index as used (shrunk likewise), and the relative variance that index adds to a week."""
-        n, weeks, days = y.shape[0], self.level_weeks, y.shape[1]
-        if horizon_days >= YEAR:
-            return np.ones(n), np.ones((n, weeks)), np.zeros(n)
-        weekly_ly = _weekly_means(y, weeks, end=YEAR)
-        target_ly = y[:, days - YEAR : days - YEAR + horizon_days]
-        weights = np.where(np.isnan(weekly_ly), 0.0, decay)
-        level_ly = _weighted(weekly_ly, weights)
-        known = ((weights > 0).sum(axis=1) >= weeks // 2) & ~np.isnan(target_ly).any(axis=1)
-        known &= level_ly > 0
-        start = days - YEAR - (weeks + 1) * SEASON
-        noise = _noise_variance(y[:, start : days - YEAR + horizon_days])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            raw = np.clip(_nanmean(target_ly, axis=1) / level_ly, 0.2, 5.0)
-            level_variance = (weights**2).sum(axis=1) / weights.sum(axis=1) ** 2 / SEASON
-            variance = noise * (1 / horizon_days + raw**2 * level_variance) / level_ly**2
-            index = np.nan_to_num(weekly_ly / level_ly[:, None] - 1)
-            week_variance = np.nan_to_num(noise / SEASON / level_ly**2)
-        # Shrink toward the market's factor: the ratio of the totals of all known series.
-        market = (
-            np.nansum(target_ly[known]) / horizon_days / level_ly[known].sum() if known.any() else 1
-        )
-        change, weight = _partial_pool(raw - 1, variance, known, self.yoy_prior_sd, market - 1)
-        index = np.clip(1 + weight[:, None] * index, 0.25, 4.0)
-        return np.clip(1 + change, *self.yoy_clip), index, weight**2 * week_variance
-
-    def _trend(self, weekly, level, ew, noise, index_variance, distance) -> np.ndarray:
-        """Least-squares daily slope of the weekly means as a share of the level, pooled."""
-        w = (~np.isnan(weekly)).astype(float)
-        age = SEASON * np.arange(weekly.shape[1]) + (SEASON + 1) / 2
-        count = w.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centred = (((w * age).sum(axis=1) / count)[:, None] - age) * w  # time, centred
-            sxx = (centred**2).sum(axis=1)
-            relative = (centred * np.nan_to_num(weekly)).sum(axis=1) / sxx / level
-            week_variance = noise / SEASON / level**2  # of a weekly mean, relative to level²
-            shared = week_variance * (ew * centred).sum(axis=1) / ew.sum(axis=1) / sxx
-            variance = (week_variance + index_variance) / sxx
-        known = (count >= 4) & (level > 0)
-        relative = np.clip(relative, -0.02, 0.02)
-        return _partial_pool(
-            relative, variance, known, self.trend_prior_sd, 0.0, shared / distance
-        )[0]
-
-    def _tsb_rate(self, y: np.ndarray) -> np.ndarray:
-        """Teunter–Syntetos–Babai rate (P(demand) × size) over the last ``tsb_weeks`` weeks."""
-        window = y[:, -self.tsb_weeks * SEASON :]
-        demand = window > 0
-        prob = np.nan_to_num(_nanmean(np.where(np.isnan(window), np.nan, demand), axis=1))
-        size = np.nan_to_num(_nanmean(np.where(demand, window, np.nan), axis=1))
-        for day in window.T:  # a loop over days, vectorised across series
-            seen, hit = ~np.isnan(day), day > 0
-            prob = np.where(seen, prob + self.tsb_prob_beta * (hit - prob), prob)
-            size = np.where(hit, size + self.tsb_size_alpha * (day - size), size)
-        return prob * size
+        return weight * np.nan_to_num(own) + (1 - weight) * pooled
 
 
-def _partial_pool(estimate, variance, known, prior_sd: float, centre=0.0, shared=0.0):
-    """Empirical-Bayes shrinkage of per-series estimates toward ``centre``.
+def _lazy(module: str, factory: str, **kwargs) -> Callable[[], Forecaster]:
+    """A factory that imports ``module`` only when the model is built (keeps import quick)."""
 
-    tau², the spread of true values around the centre, is a method-of-moments estimate from the
-    known series blended with ``prior_sd``² worth 10 series (a panel of one uses the prior). A
-    series' weight on its own estimate is (tau² − shared) / (tau² + variance), clipped to [0, 1],
-    where ``shared`` is the error covariance with what the estimate is added to. Returns the
-    shrunk estimates (0 where unknown) and the weights.
-    """
-    precision = 1 / np.maximum(variance[known], 1e-12)
-    k, tau2 = int(known.sum()), 0.0
-    if k:
-        spread = (precision * (estimate[known] - centre) ** 2).sum()
-        tau2 = max(0.0, (spread - k) / precision.sum())
-    tau2 = (k * tau2 + 10 * prior_sd**2) / (k + 10)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.clip(np.nan_to_num((tau2 - shared) / (tau2 + variance)), 0.0, 1.0)
-    weight = np.where(known, weight, 0.0)
-    return np.where(known, centre + weight * (np.nan_to_num(estimate) - centre), 0.0), weight
+    def build() -> Forecaster:
+        return getattr(importlib.import_module(f"shelfcast.core.{module}"), factory)(**kwargs)
+
+    return build
 
 
 FORECASTERS: dict[str, Callable[[], Forecaster]] = {
+    "shelfcast": Shelfcast,
     "seasonal_naive": SeasonalNaive,
-    "seasonal_trend": SeasonalTrend,
+    "seasonal_trend": _lazy("forecast_seasonal_trend", "SeasonalTrend"),
+    "auto_ets": _lazy("forecast_peers", "peer", name="auto_ets"),
+    "auto_theta": _lazy("forecast_peers", "peer", name="auto_theta"),
+    "croston_optimized": _lazy("forecast_peers", "peer", name="croston_optimized"),
 }
-DEFAULT_MODEL = "seasonal_trend"
+DEFAULT_MODEL = "shelfcast"
 
 
 def get_forecaster(name: str) -> Forecaster:
@@ -315,78 +218,3 @@ def get_forecaster(name: str) -> Forecaster:
         valid = ", ".join(sorted(FORECASTERS))
         raise ValueError(f"unknown forecast model {name!r}; valid models are {valid}")
     return FORECASTERS[name]()
-
-
-def backtest(
-    history: pd.DataFrame,
-    forecaster: Forecaster,
-    horizon_days: int,
-    folds: int,
-    groups: Mapping[str, str] | pd.Series | None = None,
-) -> dict:
-    """Rolling-origin accuracy of ``forecaster`` against the weekly seasonal-naive baseline.
-
-    Fold k = 1..folds hides the last k × horizon days, forecasts them from the days before (the
-    products seen by then, missing days as 0) and compares. WAPE = Σ|error| / Σ actual over all
-    products, days and folds. MASE = mean over (product, fold) of the fold's MAE / that product's
-    in-sample MAE of the weekly seasonal-naive forecast, over products whose scale is nonzero.
-    Folds with fewer than MIN_TRAIN_DAYS days before the cut are skipped; with none left
-    ``folds`` is 0 and the scores NaN. ``groups`` (product_id -> category) adds ``per_category``.
-    """
-    baseline = SeasonalNaive()
-    result: dict = {"model": forecaster.name, "baseline": baseline.name, "folds": 0}
-    result |= dict.fromkeys(("wape", "mase", "baseline_wape", "baseline_mase"), math.nan)
-    if history.empty or folds <= 0 or horizon_days <= 0:
-        return result
-    panel = to_panel(history)
-    dates = pd.date_range(panel.start, periods=panel.units.shape[1], freq="D")
-    scores = []
-    for k in range(1, folds + 1):
-        cut = panel.units.shape[1] - k * horizon_days
-        if cut < MIN_TRAIN_DAYS:
-            break
-        seen = ~np.isnan(panel.units[:, cut - 1])
-        train, actual = panel.units[seen, :cut], panel.units[seen, cut : cut + horizon_days]
-        product, day = np.nonzero(~np.isnan(train))
-        rows = pd.DataFrame(
-            {
-                "product_id": panel.ids[seen][product],
-                "date": dates[day],
-                "units": train[product, day],
-            }
-        )
-        fold = pd.DataFrame({"product_id": panel.ids[seen], "actual": actual.sum(axis=1)})
-        fold["scale"] = _nanmean(np.abs(train[:, SEASON:] - train[:, :-SEASON]), axis=1)
-        for label, model in (("model", forecaster), ("baseline", baseline)):
-            forecast = model.fit_predict(rows, horizon_days).pivot(
-                index="product_id", columns="date", values="units_forecast"
-            )
-            forecast = forecast.reindex(
-                index=fold["product_id"], columns=dates[cut:][:horizon_days]
-            )
-            fold[label] = np.abs(forecast.fillna(0.0).to_numpy() - actual).sum(axis=1)
-        scores.append(fold)
-    if not scores:
-        return result
-    every = pd.concat(scores, ignore_index=True)
-    scaled = every.loc[every["scale"] > 0]
-    result["folds"] = len(scores)
-    for label, prefix in (("model", ""), ("baseline", "baseline_")):
-        result[f"{prefix}wape"] = _wape(every[label], every["actual"])
-        mase = scaled[label] / horizon_days / scaled["scale"]
-        result[f"{prefix}mase"] = float(mase.mean()) if len(mase) else math.nan
-    if groups is not None:
-        category = every["product_id"].map(pd.Series(groups)).fillna("unknown")
-        result["per_category"] = {
-            str(name): {
-                "wape": _wape(part["model"], part["actual"]),
-                "baseline_wape": _wape(part["baseline"], part["actual"]),
-            }
-            for name, part in every.groupby(category)
-        }
-    return result
-
-
-def _wape(abs_errors: pd.Series, actual: pd.Series) -> float:
-    total = float(actual.sum())
-    return float(abs_errors.sum()) / total if total > 0 else math.nan

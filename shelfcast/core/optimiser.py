@@ -1,36 +1,72 @@
-"""Price optimiser: one price per product from a ladder, chosen by a mixed-integer program.
+"""Price optimiser: one price per product from a ladder, under the business's constraints.
 
-Each product gets a short list of candidate prices (the ladder applied to its current price,
-rounded to cents *toward* the current price so rounding never enlarges a change). Candidates that
-break the maximum change or the minimum margin are not generated as variables, so every solution
-satisfies them by construction. The MIP then picks exactly one candidate per product to maximise
-expected margin (or revenue) subject to the two constraints that couple products: the total
-discount budget and the maximum number of price changes. It is a multiple-choice knapsack with
-two side constraints, whose LP relaxation is tight, so HiGHS solves thousands of products in well
-under a second. ``check_recommendations`` re-verifies a result from its columns alone.
+Each product gets a short list of candidate prices: the ladder applied to its current price,
+rounded to cents *toward* the current price so rounding never enlarges a change. Expected units
+follow constant elasticity from the forecast baseline, capped by stock on hand. Candidates that
+break the maximum change or the minimum margin are never variables, so every plan satisfies
+them by construction. The choice among the rest, under the discount budget and the maximum
+number of changes, is a multiple-choice knapsack solved by ``optimiser_solver`` with HiGHS (an
+LP repaired to an integral plan with a certified gap, branch and bound when that gap is too
+wide). Infeasible problems are diagnosed here before any solver runs, naming every conflict.
+``optimiser_check.check_recommendations`` verifies a result from its columns alone.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
 
-ITEM_COLUMNS = ["product_id", "category", "current_price", "unit_cost", "baseline_units",
-                "elasticity", "stock_on_hand"]
-RESULT_COLUMNS = ["product_id", "category", "unit_cost", "current_price", "recommended_price",
-                  "price_change", "is_change", "elasticity", "baseline_units", "expected_units",
-                  "expected_revenue", "expected_margin", "baseline_margin", "discount_cost"]
+from shelfcast.core import optimiser_solver
+from shelfcast.core.optimiser_check import check_recommendations  # noqa: F401  (public API)
+
+ITEM_COLUMNS = [
+    "product_id",
+    "category",
+    "current_price",
+    "unit_cost",
+    "baseline_units",
+    "elasticity",
+    "stock_on_hand",
+]
+RESULT_COLUMNS = [
+    "product_id",
+    "category",
+    "unit_cost",
+    "current_price",
+    "recommended_price",
+    "price_change",
+    "is_change",
+    "elasticity",
+    "baseline_units",
+    "stock_on_hand",
+    "expected_units",
+    "expected_revenue",
+    "expected_margin",
+    "baseline_margin",
+    "discount_cost",
+]
 _EPS = 1e-9  # tolerance of the constraint tests while generating candidates
+
+
+class OptimiserConfigError(ValueError):
+    """An optimiser parameter is out of range; the message names the key."""
+
+
+class InfeasibleError(ValueError):
+    """No price plan meets the constraints. ``conflicts`` names each clash, its products and numbers."""
+
+    def __init__(self, conflicts: list[str]):
+        self.conflicts = conflicts
+        super().__init__("no price plan meets every constraint: " + "; ".join(conflicts))
 
 
 @dataclass(frozen=True)
 class OptimiserParams:
-    """The business constraints and the objective (configuration section ``optimiser``)."""
+    """The business constraints, the objective and the solver tolerance (section ``optimiser``)."""
 
     price_ladder: tuple[float, ...]  # candidate changes as shares of the current price
     max_price_change: float  # |new / current − 1| ≤ this
@@ -38,30 +74,65 @@ class OptimiserParams:
     discount_budget: float  # Σ max(0, current − new) × expected units ≤ this
     max_changes: int  # number of products whose price changes ≤ this
     objective: str  # "margin" or "revenue"
+    mip_rel_gap: float = 1e-4  # certified relative gap that ends the search
+    time_limit_seconds: float = 60.0  # of the branch-and-bound fallback
 
     def __post_init__(self) -> None:
-        if self.objective not in ("margin", "revenue"):
-            raise ValueError(f"objective must be 'margin' or 'revenue', got {self.objective!r}")
-        if not self.price_ladder or min(self.price_ladder) <= -1:
-            raise ValueError(f"price_ladder must be non-empty shares > -1, got {self.price_ladder}")
-        if self.max_price_change < 0 or self.max_changes < 0:
-            raise ValueError("max_price_change and max_changes must be >= 0")
-
-
-class InfeasibleError(ValueError):
-    """No price plan meets the constraints; the message names the constraints and products."""
+        object.__setattr__(self, "price_ladder", tuple(float(s) for s in self.price_ladder))
+        ladder = self.price_ladder
+        checks = [
+            ("objective", self.objective in ("margin", "revenue"),
+             f"must be 'margin' or 'revenue', got {self.objective!r}"),
+            ("price_ladder", bool(ladder) and all(-1 < s < math.inf for s in ladder),
+             f"must be a non-empty list of shares above -1 (-0.2: 20 % off), got {list(ladder)}"),
+            ("max_price_change", 0 <= self.max_price_change < math.inf,
+             f"must be a share >= 0, got {self.max_price_change}"),
+            ("min_margin", -math.inf < self.min_margin < 1,
+             f"must be a share below 1, got {self.min_margin}"),
+            ("discount_budget", 0 <= self.discount_budget < math.inf,
+             f"must be an amount >= 0, got {self.discount_budget}"),
+            ("max_changes", float(self.max_changes).is_integer() and self.max_changes >= 0,
+             f"must be a whole number >= 0, got {self.max_changes}"),
+            ("mip_rel_gap", 0 <= self.mip_rel_gap < 1, f"must be in [0, 1), got {self.mip_rel_gap}"),
+            ("time_limit_seconds", 0 < self.time_limit_seconds < math.inf,
+             f"must be > 0, got {self.time_limit_seconds}"),
+        ]  # fmt: skip
+        wrong = [f"optimiser.{key} {message}" for key, ok, message in checks if not ok]
+        if wrong:
+            raise OptimiserConfigError("; ".join(wrong))
 
 
 @dataclass
 class SolveReport:
-    status: str  # optimal, time_limit or empty
+    status: str  # optimal (gap ≤ mip_rel_gap), time_limit, or empty
+    method: str  # lp_repair (LP, repaired, certified), milp (branch and bound) or empty
     objective_value: float  # Σ objective of the chosen prices
-    best_bound: float  # HiGHS's proven upper bound on the objective
-    gap: float  # certified relative gap between the two
+    best_bound: float  # proven upper bound on the objective of any feasible plan
+    gap: float  # certified: (best_bound − objective_value) / max(|best_bound|, 1)
     seconds: float
     n_products: int
     n_changes: int
     discount_spent: float
+    n_options: int = 0  # candidates left after pruning: the variables of the model
+    lp_fractional: int = 0  # products the LP relaxation left between two prices
+    branched_products: int = 0  # products branch and bound still had to decide (0: not needed)
+    timings: dict = field(default_factory=dict)  # seconds per phase
+
+
+@dataclass
+class _Options:
+    """Every product's candidates as products × ladder-steps arrays (steps sorted ascending)."""
+
+    steps: np.ndarray
+    price: np.ndarray
+    units: np.ndarray
+    value: dict  # objective name -> array
+    discount: np.ndarray
+    change: np.ndarray  # bool: the price moves
+    price_change: np.ndarray  # new / current − 1
+    distinct: np.ndarray  # bool: the first step giving this price (the smaller change)
+    admissible: np.ndarray  # bool: distinct, within max change, at or above min margin
+    margin_rate: np.ndarray
 
 
 def candidate_prices(items: pd.DataFrame, params: OptimiserParams) -> pd.DataFrame:
@@ -72,155 +143,75 @@ def candidate_prices(items: pd.DataFrame, params: OptimiserParams) -> pd.DataFra
     to the same price keep the smaller step.
     """
     items = _checked(items)
-    steps = np.unique(np.r_[0.0, np.asarray(params.price_ladder, dtype=float)])
-    current = items["current_price"].to_numpy(float)[:, None]
-    raw = current * (1 + steps)[None, :]
-    rounded = np.where(steps < 0, np.ceil(raw * 100 - 1e-6), np.floor(raw * 100 + 1e-6)) / 100
-    price = np.where(steps == 0, current, rounded)
-    n, k = price.shape
-    frame = pd.DataFrame(
+    o = _options(items, params)
+    row, col = np.nonzero(o.distinct)
+    return pd.DataFrame(
         {
-            "row": np.repeat(np.arange(n), k),
-            "product_id": np.repeat(items["product_id"].to_numpy(object), k),
-            "option": np.tile(steps, n),
-            "price": price.ravel(),
+            "row": row,
+            "product_id": items["product_id"].to_numpy(object)[row],
+            "option": o.steps[col],
+            "price_change": o.price_change[row, col],
+            "price": o.price[row, col],
+            "is_change": o.change[row, col],
+            "units": o.units[row, col],
+            "revenue": o.value["revenue"][row, col],
+            "margin": o.value["margin"][row, col],
+            "discount_cost": o.discount[row, col],
+            "margin_rate": o.margin_rate[row, col],
+            "admissible": o.admissible[row, col],
         }
     )
-    frame = (
-        frame.assign(size=frame["option"].abs())
-        .sort_values(["row", "price", "size"], kind="stable")
-        .drop_duplicates(["row", "price"])
-        .reset_index(drop=True)
-    )
-    row = frame["row"].to_numpy()
-    cur, cost = (items[c].to_numpy(float)[row] for c in ("current_price", "unit_cost"))
-    p = frame["price"].to_numpy()
-    units = np.minimum(
-        items["baseline_units"].to_numpy(float)[row] * (p / cur) ** items["elasticity"].to_numpy(float)[row],
-        items["stock_on_hand"].to_numpy(float)[row],
-    )
-    change = p / cur - 1
-    return frame.drop(columns="size").assign(
-        price_change=change,
-        is_change=np.abs(p - cur) > 1e-9,
-        units=units,
-        revenue=units * p,
-        margin=units * (p - cost),
-        discount_cost=np.maximum(cur - p, 0.0) * units,
-        margin_rate=(p - cost) / p,
-        admissible=(np.abs(change) <= params.max_price_change + _EPS)
-        & ((p - cost) / p >= params.min_margin - _EPS),
-    )[["row", "product_id", "option", "price_change", "price", "is_change", "units", "revenue",
-       "margin", "discount_cost", "margin_rate", "admissible"]]
 
 
 def optimise_prices(
-    items: pd.DataFrame, params: OptimiserParams, time_limit: float = 60.0
+    items: pd.DataFrame, params: OptimiserParams, method: str = "auto"
 ) -> tuple[pd.DataFrame, SolveReport]:
-    """The best admissible price per product, and how the solve went. Raises InfeasibleError."""
+    """The best admissible price per product, and how the solve went. Raises InfeasibleError.
+
+    ``method`` "auto" solves the LP, repairs it and falls back to branch and bound when the
+    certified gap is above ``mip_rel_gap``; "milp" goes straight to branch and bound.
+    """
     start = time.perf_counter()
     if len(items) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in RESULT_COLUMNS}), SolveReport(
-            "empty", 0.0, 0.0, 0.0, time.perf_counter() - start, 0, 0, 0.0)
+        empty = pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in RESULT_COLUMNS})
+        return empty, SolveReport("empty", "empty", 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0)
     items = _checked(items)
-    cands = candidate_prices(items, params)
-    options = cands.loc[cands["admissible"]].reset_index(drop=True)
-    _precheck(items, cands, options, params)
-    options = _pareto(options, params.objective)
-
-    value = options[params.objective].to_numpy()
-    n, m = len(items), len(options)
-    rows = options["row"].to_numpy()
-    a = sp.vstack([
-        sp.csr_array((np.ones(m), (rows, np.arange(m))), shape=(n, m)),
-        sp.csr_array(options[["discount_cost", "is_change"]].to_numpy(float).T),
-    ]).tocsr()
-    lb = np.r_[np.ones(n), -np.inf, -np.inf]
-    ub = np.r_[np.ones(n), params.discount_budget, params.max_changes]
-    # HiGHS's presolve spends seconds on this structure (5,000 products: 12 s of a 13 s solve)
-    # and gains nothing over the Pareto pruning above, so it is off.
-    res = milp(-value, constraints=LinearConstraint(a, lb, ub), integrality=np.ones(m),
-               bounds=Bounds(0, 1),
-               options={"mip_rel_gap": 1e-4, "time_limit": time_limit, "presolve": False})
-    if res.x is None:
-        by_item = options.groupby("row")
-        raise InfeasibleError(
-            f"HiGHS found no plan for {n} products ({res.message}): smallest possible discount "
-            f"spend {by_item['discount_cost'].min().sum():.2f} vs discount_budget="
-            f"{params.discount_budget}; products that must change {int(by_item['is_change'].all().sum())} "
-            f"vs max_changes={params.max_changes}"
-        )
-    chosen = options.loc[res.x > 0.5].set_index("row").sort_index()
-    recs = _result(items, chosen)
+    o = _options(items, params)
+    _raise_if_infeasible(items, o, params)
+    candidates = time.perf_counter() - start
+    size = np.broadcast_to(np.abs(o.steps), o.price.shape)
+    plan = optimiser_solver.solve(
+        o.value[params.objective],
+        o.discount,
+        o.change,
+        o.admissible,
+        (o.price, size),
+        params.discount_budget,
+        params.max_changes,
+        params.mip_rel_gap,
+        params.time_limit_seconds,
+        method,
+    )
+    recs = _result(items, o, plan.column)
     report = SolveReport(
-        status="optimal" if res.status == 0 else "time_limit",
-        objective_value=float(chosen[params.objective].sum()),
-        best_bound=float(-getattr(res, "mip_dual_bound", np.nan)),
-        gap=float(getattr(res, "mip_gap", np.nan)),
+        status=plan.status,
+        method=plan.method,
+        objective_value=plan.value,
+        best_bound=plan.bound,
+        gap=plan.gap,
         seconds=time.perf_counter() - start,
-        n_products=n,
+        n_products=len(items),
         n_changes=int(recs["is_change"].sum()),
         discount_spent=float(recs["discount_cost"].sum()),
+        n_options=plan.n_options,
+        lp_fractional=plan.lp_fractional,
+        branched_products=plan.branched_products,
+        timings={
+            "candidates": round(candidates, 4),
+            **{k: round(v, 4) for k, v in plan.timings.items()},
+        },
     )
     return recs, report
-
-
-def check_recommendations(recs: pd.DataFrame, params: OptimiserParams, tol: float = 1e-6) -> list[str]:
-    """Every constraint violated by a result frame, recomputed from its columns; [] when none.
-
-    Independent of the optimiser: it checks the ladder, maximum change, minimum margin, cents,
-    the change flag, the arithmetic of the expected columns, the discount budget and the number
-    of changes. (Stock is not in the frame, so expected units are only checked not to exceed
-    the elasticity model.)
-    """
-    missing = sorted(set(RESULT_COLUMNS) - set(recs.columns))
-    if missing:
-        return [f"missing column(s): {', '.join(missing)}"]
-    out: list[str] = []
-    if recs["product_id"].duplicated().any():
-        out.append(f"duplicated product_id: {sorted(set(recs.loc[recs['product_id'].duplicated(), 'product_id']))[:10]}")
-    numeric = recs[[c for c in RESULT_COLUMNS if c not in ("product_id", "category", "is_change")]]
-    for pid in recs.loc[numeric.isna().any(axis=1), "product_id"]:
-        out.append(f"product {pid}: missing values")
-    ladder = np.r_[0.0, np.asarray(params.price_ladder, float)]
-    for r in recs.itertuples(index=False):
-        new, cur, cost, units = r.recommended_price, r.current_price, r.unit_cost, r.expected_units
-        if not new > 0 or not cur > 0:
-            out.append(f"product {r.product_id}: prices must be > 0 (current {cur}, recommended {new})")
-            continue
-        change, moved = new / cur - 1, abs(new - cur) > 1e-9
-        where = f"product {r.product_id}"
-        if abs(change) > params.max_price_change + tol:
-            out.append(f"{where}: change {change:+.4f} exceeds max_price_change={params.max_price_change}")
-        if (new - cost) / new < params.min_margin - tol:
-            out.append(f"{where}: margin {(new - cost) / new:.4f} < min_margin={params.min_margin} at price {new}")
-        if moved and abs(new * 100 - round(new * 100)) > 1e-6:
-            out.append(f"{where}: recommended price {new} is not in cents")
-        if moved and not np.any(np.abs(change - ladder) <= 0.01 / cur + tol):
-            out.append(f"{where}: change {change:+.4f} is not a ladder step of {tuple(params.price_ladder)}")
-        if bool(r.is_change) != moved:
-            out.append(f"{where}: is_change={r.is_change} but price moves {cur} -> {new}")
-        expected = {
-            "price_change": change,
-            "expected_revenue": units * new,
-            "expected_margin": units * (new - cost),
-            "discount_cost": max(cur - new, 0.0) * units,
-        }
-        for column, value in expected.items():
-            if abs(getattr(r, column) - value) > tol * max(1.0, abs(value)):
-                out.append(f"{where}: {column}={getattr(r, column)} but recomputed {value}")
-        model = r.baseline_units * (new / cur) ** r.elasticity
-        if units < -tol or units > model + tol * max(1.0, model):
-            out.append(f"{where}: expected_units={units} outside [0, {model}] (elasticity model)")
-        if r.elasticity > tol:
-            out.append(f"{where}: elasticity {r.elasticity} > 0")
-    moved = (recs["recommended_price"] - recs["current_price"]).abs() > 1e-9
-    if moved.sum() > params.max_changes:
-        out.append(f"{int(moved.sum())} price changes exceed max_changes={params.max_changes}")
-    spent = float(((recs["current_price"] - recs["recommended_price"]).clip(lower=0) * recs["expected_units"]).sum())
-    if spent > params.discount_budget + tol * max(1.0, abs(params.discount_budget)):
-        out.append(f"discount spent {spent:.2f} exceeds discount_budget={params.discount_budget}")
-    return out
 
 
 def _checked(items: pd.DataFrame) -> pd.DataFrame:
@@ -231,81 +222,125 @@ def _checked(items: pd.DataFrame) -> pd.DataFrame:
     items = items[ITEM_COLUMNS].reset_index(drop=True)
     if items["product_id"].duplicated().any():
         raise ValueError("items must have one row per product_id")
-    rules = {"current_price": lambda v: v > 0, "unit_cost": lambda v: v > 0,
-             "baseline_units": lambda v: v >= 0, "elasticity": lambda v: v <= 0,
-             "stock_on_hand": lambda v: v >= 0}
+    rules = {
+        "current_price": lambda v: v > 0,
+        "unit_cost": lambda v: v > 0,
+        "baseline_units": lambda v: v >= 0,
+        "elasticity": lambda v: v <= 0,
+        "stock_on_hand": lambda v: v >= 0,
+    }
     for column, ok in rules.items():
         values = items[column].astype(float)
         bad = ~(np.isfinite(values) & ok(values))
         if bad.any():
-            raise ValueError(f"items.{column} invalid for {items.loc[bad, 'product_id'].head(5).tolist()}")
+            raise ValueError(
+                f"items.{column} invalid for {items.loc[bad, 'product_id'].head(5).tolist()}"
+            )
     return items
 
 
-def _names(ids, limit: int = 10) -> str:
-    ids = list(ids)
-    return ", ".join(map(str, ids[:limit])) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+def _options(items: pd.DataFrame, p: OptimiserParams) -> _Options:
+    steps = np.unique(np.r_[0.0, np.asarray(p.price_ladder, dtype=float)])
+    cur, cost, base, elasticity, stock = (
+        items[c].to_numpy(float)[:, None]
+        for c in ("current_price", "unit_cost", "baseline_units", "elasticity", "stock_on_hand")
+    )
+    raw = cur * (1 + steps)
+    price = np.where(steps < 0, np.ceil(raw * 100 - 1e-6), np.floor(raw * 100 + 1e-6)) / 100
+    price = np.where(steps == 0, cur, price)
+    # a step is a duplicate when a smaller step of the same product gives the same price
+    size = np.abs(steps)
+    same = price[:, :, None] == price[:, None, :]
+    distinct = ~(same & (size[None, :] < size[:, None])[None]).any(axis=2)
+    units = np.minimum(base * (price / cur) ** elasticity, stock)
+    change, rate = price / cur - 1, (price - cost) / price
+    return _Options(
+        steps=steps,
+        price=price,
+        units=units,
+        value={"margin": units * (price - cost), "revenue": units * price},
+        discount=np.maximum(cur - price, 0.0) * units,
+        change=np.abs(price - cur) > 1e-9,
+        price_change=change,
+        distinct=distinct,
+        admissible=distinct
+        & (np.abs(change) <= p.max_price_change + _EPS)
+        & (rate >= p.min_margin - _EPS),
+        margin_rate=rate,
+    )
 
 
-def _precheck(items: pd.DataFrame, cands: pd.DataFrame, options: pd.DataFrame, p: OptimiserParams) -> None:
-    """Name the products and constraints behind an infeasible problem before calling HiGHS."""
-    reachable = cands.loc[cands["price_change"].abs() <= p.max_price_change + _EPS]
-    stuck = sorted(set(range(len(items))) - set(options["row"]))
-    if stuck:
-        best = reachable.groupby("row")["margin_rate"].max()
-        raise InfeasibleError("; ".join(
-            f"product {items.at[r, 'product_id']}: no ladder price meets min_margin={p.min_margin} "
-            f"within max_price_change={p.max_price_change} (best reachable margin {best.get(r, np.nan):.2f})"
-            for r in stuck[:10]) + (f"; and {len(stuck) - 10} more products" if len(stuck) > 10 else ""))
-    must = options.groupby("row")["is_change"].all()
-    if must.sum() > p.max_changes:
-        raise InfeasibleError(
-            f"{int(must.sum())} products must change price to meet min_margin={p.min_margin} but "
-            f"max_changes is {p.max_changes}: {_names(items.loc[must[must].index, 'product_id'])}")
-    cheapest = options.groupby("row")["discount_cost"].min()
-    if cheapest.sum() > p.discount_budget + _EPS:
-        costly = cheapest[cheapest > 0]
-        raise InfeasibleError(
-            f"discount_budget={p.discount_budget} is below the smallest possible markdown spend "
-            f"{cheapest.sum():.2f}: products {_names(items.loc[costly.index, 'product_id'])} have "
-            f"only markdown prices that meet min_margin and max_price_change")
+def _raise_if_infeasible(items: pd.DataFrame, o: _Options, p: OptimiserParams) -> None:
+    """Name every constraint clash, with products and numbers, before any solver runs.
+
+    Only two clashes are possible. A product may have no ladder price that meets min_margin
+    within max_price_change; and products whose current price breaks min_margin must change,
+    possibly more of them than max_changes. The budget never clashes: margin rate rises with
+    price, so a price below the floor is only rescued by a markup, which spends no discount.
+    So each product's base option (no change, or else a markup) spends no discount, and the
+    plan of base options is feasible whenever both checks pass.
+    """
+    ids = items["product_id"].to_numpy(object)
+    conflicts = []
+    stuck = np.flatnonzero(~o.admissible.any(axis=1))
+    if len(stuck):
+        within = o.distinct & (np.abs(o.price_change) <= p.max_price_change + _EPS)
+        best = np.where(within, o.margin_rate, -np.inf).max(axis=1)
+        conflicts.append(
+            f"min_margin={p.min_margin} cannot be met within max_price_change={p.max_price_change} "
+            f"on price_ladder={list(p.price_ladder)} by {len(stuck)} product(s): "
+            + _names(
+                f"{ids[r]} (best reachable margin {best[r]:.2f}, unit cost "
+                f"{items.at[r, 'unit_cost']}, price {items.at[r, 'current_price']})"
+                for r in stuck
+            )
+        )
+    ok = o.admissible.any(axis=1)
+    keeps = (o.admissible & ~o.change).any(axis=1)
+    forced = np.flatnonzero(ok & ~keeps)
+    if len(forced) > p.max_changes:
+        conflicts.append(
+            f"max_changes={p.max_changes} but {len(forced)} product(s) must change price because "
+            f"their current margin is below min_margin={p.min_margin}: "
+            + _names(f"{ids[r]} (margin {o.margin_rate[r, o.steps == 0][0]:.2f})" for r in forced)
+        )
+    if conflicts:
+        raise InfeasibleError(conflicts)
 
 
-def _pareto(options: pd.DataFrame, objective: str) -> pd.DataFrame:
-    """Drop options another option of the same product beats: as good an objective, no more
-    discount, no more changes. Among equals the preferred one survives (no change, then the
-    smaller change, then the lower price), which is the deterministic tie-breaking; and the MIP
-    shrinks to the few options that trade objective against budget."""
-    ordered = options.assign(size=options["price_change"].abs()).sort_values(
-        ["row", "is_change", "discount_cost", objective, "size", "price"],
-        ascending=[True, True, True, False, True, True], kind="stable")
-    best_before = ordered.groupby("row")[objective].cummax().groupby(ordered["row"]).shift()
-    keep = best_before.isna() | (
-        ordered[objective] > best_before + 1e-9 * np.maximum(1.0, best_before.abs()))
-    return ordered.loc[keep].drop(columns="size").sort_values(["row", "price"]).reset_index(drop=True)
+def _names(entries, limit: int = 10) -> str:
+    entries = list(entries)
+    more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
+    return ", ".join(entries[:limit]) + more
 
 
-def _result(items: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+def _result(items: pd.DataFrame, o: _Options, col: np.ndarray) -> pd.DataFrame:
+    rows = np.arange(len(items))
     cur, cost = items["current_price"].to_numpy(float), items["unit_cost"].to_numpy(float)
-    base = items["baseline_units"].to_numpy(float)
-    new = chosen["price"].to_numpy(float)
-    return pd.DataFrame({
-        "product_id": items["product_id"].to_numpy(object),
-        "category": items["category"].to_numpy(object),
-        "unit_cost": cost,
-        "current_price": cur,
-        "recommended_price": new,
-        "price_change": new / cur - 1,
-        "is_change": chosen["is_change"].to_numpy(bool),
-        "elasticity": items["elasticity"].to_numpy(float),
-        "baseline_units": base,
-        "expected_units": chosen["units"].to_numpy(float),
-        "expected_revenue": chosen["revenue"].to_numpy(float),
-        "expected_margin": chosen["margin"].to_numpy(float),
-        "baseline_margin": np.minimum(base, items["stock_on_hand"].to_numpy(float)) * (cur - cost),
-        "discount_cost": chosen["discount_cost"].to_numpy(float),
-    })
+    base, stock = items["baseline_units"].to_numpy(float), items["stock_on_hand"].to_numpy(float)
+    new = o.price[rows, col]
+    return pd.DataFrame(
+        {
+            "product_id": items["product_id"].to_numpy(object),
+            "category": items["category"].to_numpy(object),
+            "unit_cost": cost,
+            "current_price": cur,
+            "recommended_price": new,
+            "price_change": new / cur - 1,
+            "is_change": o.change[rows, col],
+            "elasticity": items["elasticity"].to_numpy(float),
+            "baseline_units": base,
+            "stock_on_hand": stock,
+            "expected_units": o.units[rows, col],
+            "expected_revenue": o.value["revenue"][rows, col],
+            "expected_margin": o.value["margin"][rows, col],
+            "baseline_margin": np.minimum(base, stock) * (cur - cost),
+            "discount_cost": o.discount[rows, col],
+        }
+    )
 
 
 def _dtype(column: str) -> str:
-    return {"product_id": "object", "category": "object", "is_change": "bool"}.get(column, "float64")
+    return {"product_id": "object", "category": "object", "is_change": "bool"}.get(
+        column, "float64"
+    )

@@ -36,11 +36,11 @@ def as_upath(url: str | os.PathLike[str]) -> UPath:
     text = os.fspath(url)
     if "://" not in text:
         return UPath(os.path.abspath(os.path.expanduser(text)))
-    if text.startswith(("s3://", "s3a://")):
-        # s3fs caches directory listings per process: a long-lived process (the sensor, a code
-        # server) would not see a drop that arrived after its first listing.
-        return UPath(text, use_listings_cache=False)
-    return UPath(text)
+    if text.startswith("file://"):
+        return UPath(text)
+    # fsspec caches directory listings per process: a long-lived process (the sensor, a code
+    # server) would not see a drop that arrived after its first listing.
+    return UPath(text, use_listings_cache=False)
 
 
 def is_local(path: UPath) -> bool:

@@ -1,10 +1,10 @@
 """Elasticity: recovers a known pooled elasticity, falls back to the prior, respects the bounds."""
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from shelfcast.core.demo_data import GeneratorSpec, generate, ground_truth
 from shelfcast.core.elasticity import estimate_elasticity
 
 BOUNDS = {"lower": -4.0, "upper": -0.2}
@@ -31,11 +31,23 @@ def synthetic(truth: dict[str, float], n_products=15, days=420, seed=0, vary_pri
                     promo[start : start + 7] = True
                 price = np.where(promo, price * rng.uniform(0.7, 0.9), price)
             price = np.round(price, 2)
-            mean = rng.uniform(1, 8) * season * (price / ref) ** elasticity * np.where(promo, 1.2, 1)
+            mean = (
+                rng.uniform(1, 8) * season * (price / ref) ** elasticity * np.where(promo, 1.2, 1)
+            )
             units = rng.poisson(mean)
             pid = f"{category}-{i:03d}"
-            sales.append(pd.DataFrame({"market": "US", "date": dates, "product_id": pid,
-                                       "units": units, "price": price, "promo": promo}))
+            sales.append(
+                pd.DataFrame(
+                    {
+                        "market": "US",
+                        "date": dates,
+                        "product_id": pid,
+                        "units": units,
+                        "price": price,
+                        "promo": promo,
+                    }
+                )
+            )
             products.append((pid, category, float(price[-1]), float(price[-1]) * 0.5))
     frame = pd.concat(sales, ignore_index=True)
     frame["month"] = frame["date"].dt.strftime("%Y-%m")
@@ -56,7 +68,16 @@ def test_recovers_known_pooled_elasticity_per_category(seed):
     estimate = by_category(result)
     for category, value in truth.items():
         assert estimate[category] == pytest.approx(value, abs=0.3), category
-    assert list(result.columns) == ["product_id", "category", "elasticity", "elasticity_se", "n_obs"]
+    assert list(result.columns) == [
+        "product_id",
+        "category",
+        "elasticity",
+        "elasticity_se",
+        "n_obs",
+        "price_variation",
+        "source",
+    ]
+    assert (result["source"] == "history").all() and (result["price_variation"] > 0.02).all()
     assert result["product_id"].tolist() == products["product_id"].tolist()
     assert (result["elasticity"] <= 0).all() and (result["elasticity_se"] > 0).all()
     assert (result["n_obs"] > 0).all()
@@ -72,12 +93,23 @@ def test_a_category_without_price_variation_returns_the_prior():
     estimate = by_category(result)
     assert estimate["Flat"] == pytest.approx(-1.7)
     assert estimate["Moving"] == pytest.approx(-1.2, abs=0.3)
+    flat = result["category"] == "Flat"
+    assert (result.loc[flat, "source"] == "prior").all() and (
+        result.loc[flat, "price_variation"] == 0
+    ).all()
+    assert (result.loc[~flat, "source"] == "history").all()
 
 
 def test_products_without_history_get_the_category_value_or_the_prior():
     sales, products = synthetic({"Snacks": -1.6}, n_products=10)
-    extra = pd.DataFrame({"product_id": ["Snacks-new", "Toys-001"], "category": ["Snacks", "Toys"],
-                          "price": [3.0, 9.0], "unit_cost": [1.0, 4.0]})
+    extra = pd.DataFrame(
+        {
+            "product_id": ["Snacks-new", "Toys-001"],
+            "category": ["Snacks", "Toys"],
+            "price": [3.0, 9.0],
+            "unit_cost": [1.0, 4.0],
+        }
+    )
     result = estimate_elasticity(sales, pd.concat([products, extra]), -1.5, 30, **BOUNDS)
     row = result.set_index("product_id")
     assert row.at["Snacks-new", "elasticity"] == row.at["Snacks-000", "elasticity"]
@@ -116,3 +148,50 @@ def test_bad_bounds_are_rejected():
     with pytest.raises(ValueError, match="lower <= upper <= 0"):
         estimate_elasticity(pd.DataFrame(), products, -1.5, 30, lower=-0.2, upper=-4.0)
 
+
+# --- on the demo generator's data, where every product's true elasticity is known -------------
+
+TOLERANCE = 0.35  # each US category within ±0.35 of the mean true elasticity of its products
+
+
+def two_years(market: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    spec = GeneratorSpec().with_size(markets=[market], first_month="2022-04", last_month="2024-03")
+    drops = list(generate(spec))
+    sales = pd.concat([d.sales for d in drops], ignore_index=True)
+    return (
+        sales,
+        drops[-1].products,
+        ground_truth(spec, market).set_index("product_id")["elasticity"],
+    )
+
+
+def scored(market: str) -> pd.DataFrame:
+    """Per category: the estimate, its standard error and the mean true elasticity."""
+    sales, products, truth = two_years(market)
+    result = estimate_elasticity(sales, products, prior=-1.5, prior_strength=30, **BOUNDS)
+    return (
+        result.assign(truth=result["product_id"].map(truth))
+        .groupby("category")
+        .agg(
+            estimate=("elasticity", "first"),
+            se=("elasticity_se", "first"),
+            truth=("truth", "mean"),
+            source=("source", "first"),
+        )
+    )
+
+
+def test_on_two_years_of_us_demo_data_each_category_lands_within_the_tolerance():
+    score = scored("US")  # 240 products in 8 categories, 104 weeks
+    assert len(score) == 8 and (score["source"] == "history").all()
+    error = (score["estimate"] - score["truth"]).abs()
+    assert (error <= TOLERANCE).all(), score.assign(error=error)
+    assert error.mean() < 0.2
+
+
+def test_the_reported_standard_error_is_honest_across_the_demo_markets():
+    score = pd.concat([scored(m) for m in ("US", "GB", "DE", "SE")])  # 32 categories
+    z = (score["estimate"] - score["truth"]) / score["se"]
+    assert (z.abs() <= 2).mean() >= 0.85  # ~95 % expected
+    assert (z.abs() <= 3).all()
+    assert score["se"].between(0.05, 1.0).all()

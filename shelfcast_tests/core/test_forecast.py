@@ -1,8 +1,6 @@
-"""Forecasters and backtest: complete horizons, known patterns recovered, better than naive."""
+"""Forecasters: a registry of swappable models, complete horizons, known patterns recovered."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -12,10 +10,10 @@ from shelfcast.core.forecast import (
     DEFAULT_MODEL,
     FORECASTERS,
     SeasonalNaive,
-    SeasonalTrend,
-    backtest,
+    Shelfcast,
     get_forecaster,
 )
+from shelfcast.core.forecast_seasonal_trend import SeasonalTrend
 from shelfcast.schemas import DemandForecastSchema
 
 START = pd.Timestamp("2023-01-02")  # a Monday
@@ -140,40 +138,88 @@ def test_empty_history_gives_an_empty_forecast():
     assert forecast.empty and list(forecast.columns) == ["product_id", "date", "units_forecast"]
 
 
+def test_registry_lists_and_builds_every_model():
+    assert set(FORECASTERS) == {
+        "shelfcast",
+        "seasonal_naive",
+        "seasonal_trend",
+        "auto_ets",
+        "auto_theta",
+        "croston_optimized",
+    }
+    for name in FORECASTERS:
+        assert get_forecaster(name).name == name
+
+
 def test_unknown_model_lists_the_valid_ones():
     with pytest.raises(ValueError, match="'prophet'") as error:
         get_forecaster("prophet")
-    assert "seasonal_naive" in str(error.value) and "seasonal_trend" in str(error.value)
-    assert DEFAULT_MODEL == "seasonal_trend" and get_forecaster(DEFAULT_MODEL).name == DEFAULT_MODEL
+    for name in FORECASTERS:
+        assert name in str(error.value)
+    assert DEFAULT_MODEL == "shelfcast" and get_forecaster(DEFAULT_MODEL).name == DEFAULT_MODEL
 
 
-def test_seasonal_trend_beats_seasonal_naive_in_backtest():
-    history = noisy_panel(products=30, days=2 * 365)
-    groups = {f"P{i:02d}": "even" if i % 2 == 0 else "odd" for i in range(30)}
-    scores = backtest(history, get_forecaster("seasonal_trend"), 28, 4, groups=groups)
-    assert scores["model"] == "seasonal_trend" and scores["folds"] == 4
-    assert scores["wape"] < 0.9 * scores["baseline_wape"]
-    assert scores["mase"] < scores["baseline_mase"]
-    assert set(scores["per_category"]) == {"even", "odd"}
-    for group in scores["per_category"].values():
-        assert group["wape"] < group["baseline_wape"]
+def test_shelfcast_recovers_weekly_pattern_times_level():
+    days = 20 * 7 + 3  # the history ends mid-week
+    history = long({"small": 5 * weekly(days), "large": 40 * weekly(days)})
+    forecast = wide(Shelfcast().fit_predict(history, 14))
+    after = np.resize(np.roll(WEEK, -(days % 7)), 14)  # the pattern continued
+    np.testing.assert_allclose(forecast.loc["small"], 5 * after, rtol=0.02)
+    np.testing.assert_allclose(forecast.loc["large"], 40 * after, rtol=0.02)
 
 
-def test_backtest_of_the_baseline_scores_like_the_baseline():
-    history = noisy_panel(products=5, days=120)
-    scores = backtest(history, SeasonalNaive(), 14, 2)
-    assert scores["wape"] == pytest.approx(scores["baseline_wape"])
-    assert scores["mase"] == pytest.approx(scores["baseline_mase"])
+def test_shelfcast_continues_a_decline_and_a_rise():
+    t = np.arange(140.0)
+    history = long({"down": 100 - 0.4 * t, "up": 20 + 0.2 * t})
+    forecast = wide(Shelfcast().fit_predict(history, 28))
+    down, up = forecast.loc["down"].sum(), forecast.loc["up"].sum()
+    assert down == pytest.approx((100 - 0.4 * np.arange(140, 168)).sum(), rel=0.05)
+    assert up == pytest.approx((20 + 0.2 * np.arange(140, 168)).sum(), rel=0.05)
 
 
-def test_backtest_on_too_short_history_has_no_folds():
-    scores = backtest(long({"A": np.full(40, 3.0)}), SeasonalTrend(), 28, 2)
-    assert scores["folds"] == 0
-    assert all(math.isnan(scores[k]) for k in ("wape", "mase", "baseline_wape", "baseline_mase"))
+def test_shelfcast_gives_intermittent_products_a_rate_near_their_mean():
+    rng = np.random.default_rng(7)
+    series = {
+        f"S{i}": (rng.random(365) < 0.02) * (rng.poisson(3, 365) + 1.0)  # 0.02 × 4 = 0.08 a day
+        for i in range(200)
+    }
+    forecast = wide(Shelfcast().fit_predict(long(series), 28))
+    assert forecast.to_numpy().mean() == pytest.approx(0.08, rel=0.25)
 
 
-def test_backtest_skips_only_the_folds_that_are_too_short():
-    scores = backtest(long({"A": 5 * weekly(70)}), SeasonalTrend(), 14, 5)
-    assert scores["folds"] == 3  # cuts at 56, 42, 28 days; 14 is too short
-    assert scores["wape"] == pytest.approx(0.0, abs=1e-9)
+def test_shelfcast_forecasts_a_product_younger_than_a_week_at_its_mean():
+    history = long({"old": 5 * weekly(70), "new": np.array([3.0, 5.0, 4.0])})
+    history.loc[history["product_id"] == "new", "date"] += pd.Timedelta(days=67)
+    forecast = wide(Shelfcast().fit_predict(history, 7))
+    assert forecast.loc["new"].mean() == pytest.approx(4.0, rel=0.01)
 
+
+def test_shelfcast_aggregates_by_week_or_by_day_only():
+    assert (
+        Shelfcast(period_days=1, season_length=7).fit_predict(noisy_panel(3, 100), 5).shape[0] == 15
+    )
+    with pytest.raises(ValueError, match="period_days"):
+        Shelfcast(period_days=30)
+
+
+def test_shelfcast_borrows_yearly_seasonality_from_the_category_column():
+    rng = np.random.default_rng(9)
+    t = np.arange(728 + 28)  # two years of history (too short for a product's own), 4 weeks ahead
+    waves = {"summer": np.sin(2 * np.pi * t / 364), "winter": -np.sin(2 * np.pi * t / 364)}
+    frames, truth = [], {}
+    for category, wave in waves.items():
+        mean = 10 * (1 + 0.4 * wave)
+        for i in range(10):
+            product = f"{category}{i}"
+            frames.append(long({product: rng.poisson(mean[:728]).astype(float)}))
+            frames[-1]["category"] = category
+            truth[product] = mean[728:].sum()
+    history = pd.concat(frames, ignore_index=True)
+    truth = pd.Series(truth)
+
+    def error(frame: pd.DataFrame) -> float:
+        totals = Shelfcast().fit_predict(frame, 28).groupby("product_id")["units_forecast"].sum()
+        return float((totals - truth).abs().sum() / truth.sum())
+
+    assert error(history) < 0.1
+    assert error(history) < 0.5 * error(history.drop(columns="category"))

@@ -1,62 +1,68 @@
-"""Optimiser: candidates, the MIP against brute force, every constraint, infeasibility, the checker."""
+"""Optimiser: candidates, the LP-and-repair route against branch and bound, limits, infeasibility."""
 
 import dataclasses
-import itertools
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from shelfcast.core.optimiser import (
     RESULT_COLUMNS,
     InfeasibleError,
+    OptimiserConfigError,
     OptimiserParams,
     candidate_prices,
-    check_recommendations,
     optimise_prices,
 )
+from shelfcast.core.optimiser_check import check_recommendations
 
 LADDER = (-0.3, -0.2, -0.1, 0.0, 0.1)
-PARAMS = OptimiserParams(LADDER, max_price_change=0.25, min_margin=0.1, discount_budget=1e6,
-                         max_changes=100, objective="margin")
+PARAMS = OptimiserParams(
+    LADDER,
+    max_price_change=0.25,
+    min_margin=0.1,
+    discount_budget=1e6,
+    max_changes=100,
+    objective="margin",
+)
 
 
 def items(*rows) -> pd.DataFrame:
     """Rows of (current_price, unit_cost, baseline_units, elasticity[, stock])."""
     return pd.DataFrame(
         [
-            {"product_id": f"P{i}", "category": "C", "current_price": r[0], "unit_cost": r[1],
-             "baseline_units": r[2], "elasticity": r[3], "stock_on_hand": r[4] if len(r) > 4 else 1e6}
+            {
+                "product_id": f"P{i}",
+                "category": "C",
+                "current_price": r[0],
+                "unit_cost": r[1],
+                "baseline_units": r[2],
+                "elasticity": r[3],
+                "stock_on_hand": r[4] if len(r) > 4 else 1e6,
+            }
             for i, r in enumerate(rows)
         ]
     )
 
 
+def random_items(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    price = np.round(rng.uniform(2, 30, n), 2)
+    cost = np.round(price * rng.uniform(0.3, 0.75, n), 2)
+    return items(
+        *zip(
+            price,
+            cost,
+            rng.uniform(10, 300, n),
+            rng.uniform(-3.5, -0.5, n),
+            np.round(rng.uniform(10, 600, n)),
+            strict=True,
+        )
+    )
+
+
 def plan_value(recs: pd.DataFrame, objective: str) -> float:
     return float(recs["expected_margin" if objective == "margin" else "expected_revenue"].sum())
-
-
-def recompute(frame: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
-    """Expected outcome of the recommended prices, computed from scratch."""
-    f = frame.set_index("product_id").loc[recs["product_id"]]
-    price, cur = recs["recommended_price"].to_numpy(), f["current_price"].to_numpy()
-    units = np.minimum(f["baseline_units"] * (price / cur) ** f["elasticity"], f["stock_on_hand"])
-    return pd.DataFrame({"units": units.to_numpy(), "margin": (units * (price - f["unit_cost"])).to_numpy(),
-                         "discount": (np.maximum(cur - price, 0) * units).to_numpy()})
-
-
-def brute_force(frame: pd.DataFrame, params: OptimiserParams) -> float:
-    """Best objective over every combination of admissible candidates."""
-    cands = candidate_prices(frame, params)
-    options = [g for _, g in cands.loc[cands["admissible"]].groupby("row")]
-    best = -np.inf
-    for combo in itertools.product(*(g.itertuples() for g in options)):
-        if (sum(o.discount_cost for o in combo) <= params.discount_budget + 1e-9
-                and sum(o.is_change for o in combo) <= params.max_changes):
-            best = max(best, sum(getattr(o, params.objective) for o in combo))
-    return best
 
 
 def test_candidates_round_toward_the_current_price_and_drop_duplicates():
@@ -79,7 +85,8 @@ def test_units_follow_elasticity_and_are_capped_by_stock():
     assert not cands.at[-0.3, "admissible"]  # beyond max_price_change 0.25
     tight = dataclasses.replace(PARAMS, min_margin=0.4)  # 9.00 keeps 44 %, 8.00 only 37.5 %
     assert candidate_prices(items((10.0, 5.0, 100, -2.0)), tight).set_index("option")[
-        "admissible"].to_dict() == {-0.3: False, -0.2: False, -0.1: True, 0.0: True, 0.1: True}
+        "admissible"
+    ].to_dict() == {-0.3: False, -0.2: False, -0.1: True, 0.0: True, 0.1: True}
 
 
 def test_margin_and_revenue_objectives_pick_differently():
@@ -104,6 +111,13 @@ def test_a_small_problem_matches_the_hand_computed_optimum_and_schema():
     assert check_recommendations(recs, PARAMS) == []
 
 
+def test_stock_caps_expected_units_and_the_result_carries_the_stock():
+    recs, _ = optimise_prices(items((10.0, 2.0, 100, -3.0, 120)), PARAMS)
+    # uncapped, 8.00 would sell 195 units and earn most; with 120 on hand 9.00 earns 7 × 120
+    assert recs["recommended_price"].item() == 9.0
+    assert recs["expected_units"].item() == 120 and recs["stock_on_hand"].item() == 120
+
+
 def test_budget_and_change_limits_bind():
     frame = items(*[(10.0, 2.0, 100, -3.0)] * 4)
     no_budget, report = optimise_prices(frame, dataclasses.replace(PARAMS, discount_budget=0.0))
@@ -112,7 +126,9 @@ def test_budget_and_change_limits_bind():
     assert 0 < some["discount_cost"].sum() <= 300.0
     two = optimise_prices(frame, dataclasses.replace(PARAMS, max_changes=2))[0]
     assert two["is_change"].sum() == 2
-    assert not optimise_prices(frame, dataclasses.replace(PARAMS, max_changes=0))[0]["is_change"].any()
+    assert not optimise_prices(frame, dataclasses.replace(PARAMS, max_changes=0))[0][
+        "is_change"
+    ].any()
 
 
 def test_ties_prefer_no_change_and_are_deterministic():
@@ -124,117 +140,71 @@ def test_ties_prefer_no_change_and_are_deterministic():
 
 
 def test_empty_items_give_an_empty_frame():
-    recs, report = optimise_prices(items().reindex(columns=list(items((1, 0.5, 1, -1)).columns)), PARAMS)
+    recs, report = optimise_prices(
+        items().reindex(columns=list(items((1, 0.5, 1, -1)).columns)), PARAMS
+    )
     assert recs.empty and list(recs.columns) == RESULT_COLUMNS and report.status == "empty"
 
 
-def test_a_product_no_ladder_price_can_save_is_named():
-    frame = items((10.0, 5.0, 10, -1.0), (10.0, 9.5, 10, -1.0))
-    params = dataclasses.replace(PARAMS, min_margin=0.3, max_price_change=0.1)
-    with pytest.raises(InfeasibleError, match=r"product P1: no ladder price meets min_margin=0.3 "
-                       r"within max_price_change=0.1 \(best reachable margin 0.14\)"):
-        optimise_prices(frame, params)
-
-
-def test_more_forced_changes_than_allowed_is_named():
-    frame = items(*[(10.0, 9.5, 10, -1.0)] * 3, (10.0, 5.0, 10, -1.0))
-    params = dataclasses.replace(PARAMS, min_margin=0.08, max_changes=2)
-    with pytest.raises(InfeasibleError, match="3 products must change price .* max_changes is 2: P0, P1, P2"):
-        optimise_prices(frame, params)
-
-
-def test_an_impossible_budget_is_named():
-    with pytest.raises(InfeasibleError, match="discount_budget=-1.0"):
-        optimise_prices(items((10.0, 5.0, 10, -1.0)), dataclasses.replace(PARAMS, discount_budget=-1.0))
-
-
-def test_bad_inputs_are_value_errors():
-    with pytest.raises(ValueError, match="elasticity"):
-        optimise_prices(items((10.0, 5.0, 10, 0.5)), PARAMS)
-    with pytest.raises(ValueError, match="objective"):
-        dataclasses.replace(PARAMS, objective="profit")
-
-
-def test_check_recommendations_flags_a_hand_broken_result():
-    frame = items((10.0, 6.0, 100, -1.5), (10.0, 2.0, 100, -3.0), (5.0, 4.0, 50, -2.0))
-    params = dataclasses.replace(PARAMS, discount_budget=300.0, max_changes=2)
-    recs, _ = optimise_prices(frame, params)
-    assert check_recommendations(recs, params) == []
-    broken = recs.copy()
-    broken.loc[2, ["recommended_price", "price_change", "is_change"]] = [4.2, -0.16, False]
-    broken.loc[1, "discount_cost"] = 999.0
-    broken.loc[1, "recommended_price"] = 7.0
-    problems = "\n".join(check_recommendations(broken, params))
-    for expected in ("P2: margin 0.0476 < min_margin=0.1", "P2: is_change=False",
-                     "P2: change -0.1600 is not a ladder step", "P1: discount_cost=999.0",
-                     "P1: change -0.3000 exceeds max_price_change=0.25",
-                     "3 price changes exceed max_changes=2", "exceeds discount_budget=300.0"):
-        assert expected in problems
-    assert check_recommendations(recs.drop(columns="discount_cost"), params) == [
-        "missing column(s): discount_cost"]
-
-
-@st.composite
-def problems(draw):
-    """Random feasible problems: every current price meets min_margin, so "no change" works.
-    A markdown is always on the ladder, elastic products are common and the budget is a share
-    of what marking everything down 10 % would cost, so budget and change limits often bind."""
-    n = draw(st.integers(1, 5))
-    rows = []
-    for _ in range(n):
-        price = round(draw(st.floats(0.5, 50)), 2)
-        cost = max(round(price * draw(st.floats(0.2, 0.85)), 2), 0.01)
-        baseline = draw(st.one_of(st.just(0.0), st.floats(1, 500)))
-        elasticity = draw(st.one_of(st.floats(-4, -1.5), st.floats(-1.5, 0)))
-        rows.append((price, cost, baseline, elasticity,
-                     round(baseline * draw(st.sampled_from([0.0, 0.9, 2.0, 10.0, 10.0])))))
-    frame = items(*rows)
-    margin_rate = ((frame["current_price"] - frame["unit_cost"]) / frame["current_price"]).min()
-    markdown_scale = float((frame["baseline_units"] * frame["current_price"]).sum()) * 0.1
-    params = OptimiserParams(
-        price_ladder=tuple(sorted({-0.1} | draw(st.sets(
-            st.sampled_from(LADDER + (-0.15, -0.05, 0.05, 0.2)), max_size=4)))),
-        max_price_change=draw(st.sampled_from([0.1, 0.2, 0.3])),
-        min_margin=draw(st.sampled_from([-0.1, 0.0, 0.3, 0.6, 1.0])) * max(margin_rate, 0.0),
-        discount_budget=draw(st.sampled_from([0.0, 0.05, 0.2, 0.5, 1e6])) * markdown_scale,
-        max_changes=draw(st.integers(0, n)),
-        objective=draw(st.sampled_from(["margin", "revenue"])),
+def binding(frame: pd.DataFrame, objective: str) -> OptimiserParams:
+    """Limits at 60 % of the changes and 30 % of the discount the unconstrained plan would use."""
+    free, _ = optimise_prices(frame, dataclasses.replace(PARAMS, objective=objective))
+    return dataclasses.replace(
+        PARAMS,
+        objective=objective,
+        max_changes=int(free["is_change"].sum() * 0.6),
+        discount_budget=0.3 * float(free["discount_cost"].sum()),
     )
-    return frame, params
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problems())
-def test_random_feasible_problems_are_solved_optimally_within_every_constraint(problem):
-    frame, params = problem
+def test_the_lp_route_certifies_a_large_problem_against_branch_and_bound():
+    frame = random_items(3000, seed=3)
+    params = binding(frame, "margin")
     recs, report = optimise_prices(frame, params)
+    assert report.method == "lp_repair" and report.status == "optimal"
+    assert report.lp_fractional <= 2  # two coupling constraints: at most two fractional products
+    assert report.best_bound >= report.objective_value and report.gap <= params.mip_rel_gap
+    assert recs["is_change"].sum() == params.max_changes  # both limits bind
     assert check_recommendations(recs, params) == []
-    assert recs["product_id"].tolist() == frame["product_id"].tolist()
-    again = recompute(frame, recs)
-    np.testing.assert_allclose(recs["expected_units"], again["units"], rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(recs["expected_margin"], again["margin"], rtol=1e-9, atol=1e-9)
-    assert again["discount"].sum() <= params.discount_budget + 1e-6
-    assert recs["is_change"].sum() <= params.max_changes
-    assert (recs["price_change"].abs() <= params.max_price_change + 1e-9).all()
-    new = recs["recommended_price"]
-    assert ((new - recs["unit_cost"]) / new >= params.min_margin - 1e-9).all()
-    do_nothing = recs["baseline_margin"].sum() if params.objective == "margin" else float(
-        (np.minimum(frame["baseline_units"], frame["stock_on_hand"]) * frame["current_price"]).sum())
-    value = plan_value(recs, params.objective)
-    assert value >= do_nothing - 1e-6 * max(1.0, abs(do_nothing))
-    best = brute_force(frame, params)
-    assert value >= best - 1e-4 * max(1.0, abs(best)) - 1e-9
-    assert report.n_changes == recs["is_change"].sum()
+    _, milp_report = optimise_prices(frame, params, method="milp")
+    assert milp_report.method == "milp" and milp_report.status == "optimal"
+    # each certificate covers the other's plan, and the two plans agree within the gap
+    assert report.best_bound >= milp_report.objective_value - 1e-6
+    assert milp_report.best_bound >= report.objective_value - 1e-6
+    assert report.objective_value == pytest.approx(
+        milp_report.objective_value, rel=2 * params.mip_rel_gap
+    )
 
 
 @pytest.mark.parametrize("objective", ["margin", "revenue"])
-def test_a_tight_budget_binds_and_holds_on_a_larger_problem(objective):
-    rng = np.random.default_rng(11)
-    n = 60
-    price = np.round(rng.uniform(2, 30, n), 2)
-    frame = items(*zip(price, np.round(price * rng.uniform(0.2, 0.5, n), 2), rng.uniform(10, 300, n),
-                       rng.uniform(-4, -1.2, n), np.full(n, 1e5), strict=True))
-    params = dataclasses.replace(PARAMS, objective=objective, max_changes=n)
+def test_a_mid_sized_problem_branches_only_over_the_options_still_in_play(objective):
+    frame = random_items(400, seed=3)
+    params = binding(frame, objective)
+    recs, report = optimise_prices(frame, params)
+    # 400 products: one product is a visible share, the LP bound alone cannot certify 0.01 %
+    assert (
+        report.method == "milp" and report.status == "optimal" and report.gap <= params.mip_rel_gap
+    )
+    assert 0 < report.branched_products < len(frame) / 2  # reduced-cost fixing
+    assert check_recommendations(recs, params) == []
+    _, plain = optimise_prices(frame, params, method="milp")
+    assert report.best_bound >= plain.objective_value - 1e-6
+    assert plain.best_bound >= report.objective_value - 1e-6
+
+
+def test_a_large_lp_gap_falls_back_to_branch_and_bound():
+    # two markdowns to 9.00 spend 137 each against a budget of 200: the LP takes 1.46, a plan 1
+    frame = items((10.0, 2.0, 100, -3.0, 1e6), (10.0, 2.0, 100, -3.0, 1e6))
+    params = dataclasses.replace(PARAMS, price_ladder=(-0.1, 0.0), discount_budget=200.0)
+    recs, report = optimise_prices(frame, params)
+    assert report.method == "milp" and report.status == "optimal"
+    assert recs["is_change"].sum() == 1 and recs["discount_cost"].sum() <= 200.0
+    assert report.best_bound >= report.objective_value
+
+
+def test_a_tight_budget_binds_and_holds_on_a_larger_problem():
+    frame = random_items(60, seed=11)
+    params = dataclasses.replace(PARAMS, max_changes=60)
     free, free_report = optimise_prices(frame, params)
     assert free_report.discount_spent > 0
     tight = dataclasses.replace(params, discount_budget=0.1 * free_report.discount_spent)
@@ -242,5 +212,84 @@ def test_a_tight_budget_binds_and_holds_on_a_larger_problem(objective):
     assert check_recommendations(recs, tight) == []
     assert 0 < recs["discount_cost"].sum() <= tight.discount_budget + 1e-6
     assert report.objective_value <= free_report.objective_value + 1e-6
-    assert report.objective_value >= plan_value(optimise_prices(
-        frame, dataclasses.replace(params, discount_budget=0.0))[0], objective) - 1e-6
+
+
+# --- infeasible problems: every conflict named, with products and numbers ---------------------
+
+
+def test_a_product_no_ladder_price_can_save_is_named():
+    frame = items((10.0, 5.0, 10, -1.0), (10.0, 9.5, 10, -1.0))
+    params = dataclasses.replace(PARAMS, min_margin=0.3, max_price_change=0.1)
+    with pytest.raises(
+        InfeasibleError,
+        match=r"min_margin=0.3 cannot be met within max_price_change=0.1 "
+        r".* by 1 product\(s\): P1 \(best reachable margin 0.14, unit cost 9.5, price 10.0\)",
+    ):
+        optimise_prices(frame, params)
+
+
+def test_more_forced_changes_than_allowed_is_named():
+    frame = items(*[(10.0, 9.5, 10, -1.0)] * 3, (10.0, 5.0, 10, -1.0))
+    params = dataclasses.replace(PARAMS, min_margin=0.08, max_changes=2)
+    with pytest.raises(
+        InfeasibleError,
+        match=r"max_changes=2 but 3 product\(s\) must change price .*"
+        r"min_margin=0.08: P0 \(margin 0.05\), P1 \(margin 0.05\), P2",
+    ):
+        optimise_prices(frame, params)
+
+
+def test_every_conflict_is_reported_at_once():
+    frame = items((10.0, 9.5, 10, -1.0), (10.0, 8.5, 10, -1.0), (10.0, 8.8, 10, -1.0))
+    params = dataclasses.replace(PARAMS, min_margin=0.2, max_changes=1)
+    with pytest.raises(InfeasibleError) as error:
+        optimise_prices(frame, params)
+    # P0 cannot reach a 20 % margin within +10 %; P1 and P2 can, but only by both changing
+    assert error.value.conflicts == [
+        "min_margin=0.2 cannot be met within max_price_change=0.25 on price_ladder=[-0.3, -0.2, "
+        "-0.1, 0.0, 0.1] by 1 product(s): P0 (best reachable margin 0.14, unit cost 9.5, price 10.0)",
+        "max_changes=1 but 2 product(s) must change price because their current margin is below "
+        "min_margin=0.2: P1 (margin 0.15), P2 (margin 0.12)",
+    ]
+    assert str(error.value).startswith("no price plan meets every constraint: min_margin=0.2")
+
+
+def test_a_zero_budget_is_always_feasible_because_markdowns_are_never_forced():
+    # a price below the margin floor only gets worse when lowered: a forced change is a markup
+    frame = items((10.0, 9.5, 100, -0.5), (10.0, 2.0, 100, -3.0))
+    params = dataclasses.replace(PARAMS, min_margin=0.12, discount_budget=0.0)
+    recs, _ = optimise_prices(frame, params)
+    assert recs["recommended_price"].tolist() == [11.0, 10.0]
+    assert recs["discount_cost"].sum() == 0 and check_recommendations(recs, params) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("objective", "profit", "optimiser.objective must be 'margin' or 'revenue', got 'profit'"),
+        ("discount_budget", -1.0, "optimiser.discount_budget must be an amount >= 0, got -1.0"),
+        ("max_changes", -2, "optimiser.max_changes must be a whole number >= 0, got -2"),
+        ("max_changes", 2.5, "optimiser.max_changes must be a whole number >= 0, got 2.5"),
+        ("max_price_change", -0.1, "optimiser.max_price_change must be a share >= 0, got -0.1"),
+        ("min_margin", 1.0, "optimiser.min_margin must be a share below 1, got 1.0"),
+        ("price_ladder", (), "optimiser.price_ladder must be a non-empty list"),
+        (
+            "price_ladder",
+            (-1.0, 0.1),
+            "optimiser.price_ladder must be a non-empty list of shares above -1",
+        ),
+        ("mip_rel_gap", 1.5, "optimiser.mip_rel_gap must be in [0, 1), got 1.5"),
+        ("time_limit_seconds", 0, "optimiser.time_limit_seconds must be > 0, got 0"),
+    ],
+)
+def test_bad_parameters_name_the_key(key, value, message):
+    with pytest.raises(OptimiserConfigError) as error:
+        dataclasses.replace(PARAMS, **{key: value})
+    assert str(error.value).startswith(message)
+
+
+def test_bad_items_are_value_errors_naming_the_column():
+    with pytest.raises(ValueError, match=r"items.elasticity invalid for \['P0'\]"):
+        optimise_prices(items((10.0, 5.0, 10, 0.5)), PARAMS)
+    with pytest.raises(ValueError, match="items lack column"):
+        optimise_prices(items((10.0, 5.0, 10, -0.5)).drop(columns="stock_on_hand"), PARAMS)

@@ -171,3 +171,16 @@ def test_a_missing_bucket_fails_the_step_naming_endpoint_and_bucket(s3_env, s3_s
     )
     assert "the bucket does not exist" in text and s3_server.endpoint in text
     assert not s3_server.bucket_exists("no-such-lake-bucket")
+
+
+def test_another_fsspec_store_needs_no_code_change():
+    """gs:// and az:// are not available here; memory:// takes the same object-store path."""
+    import fsspec
+
+    manager = ParquetIOManager(as_upath("memory://shelfcast-lake"), {"numbers": Numbers})
+    assert run(manager, [numbers, doubled]).success
+    store = fsspec.filesystem("memory")
+    assert sorted(store.find("/shelfcast-lake")) == [
+        "/shelfcast-lake/doubled/market=US/month=2024-03.parquet",
+        "/shelfcast-lake/numbers/market=US/month=2024-03.parquet",
+    ]

@@ -1,11 +1,18 @@
-"""`demand_forecast`: daily demand of the underperformers over the decision horizon."""
+"""`demand_forecast`: daily demand of the underperformers over the decision horizon.
+
+The model is whatever ``forecast.model`` names in the registry (``shelfcast.core.forecast``);
+nothing else here depends on which. Each materialization also backtests that model against
+seasonal naive on the partition's own history and reports both, per category and overall.
+"""
 
 import math
 
+import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, asset
 
-from shelfcast.core.forecast import backtest, get_forecaster
+from shelfcast.core.forecast import get_forecaster
+from shelfcast.core.forecast_backtest import accuracy_table, backtest
 from shelfcast.pipeline.common import (
     concat_window,
     config_metadata,
@@ -14,12 +21,19 @@ from shelfcast.pipeline.common import (
     frame_metadata,
     market_and_month,
     params_of,
-    user_errors,
     validated,
 )
 from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month, trailing_months
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import DemandForecastSchema
+
+# Backtest scores -> metadata keys: the chosen model's, then seasonal naive's.
+PLOTTED_SCORES = {
+    "wape": "backtest_wape",
+    "mase": "backtest_mase",
+    "baseline_wape": "baseline_wape",
+    "baseline_mase": "baseline_mase",
+}
 
 
 @asset(
@@ -34,7 +48,7 @@ from shelfcast.schemas import DemandForecastSchema
     dagster_type=contract_type(DemandForecastSchema),
     metadata=contract_metadata(DemandForecastSchema),
     group_name="analysis",
-    code_version="1",
+    code_version="2",
 )
 def demand_forecast(
     context: AssetExecutionContext,
@@ -48,17 +62,20 @@ def demand_forecast(
     settings = resolved.get("forecast")
     history = recent_history(concat_window(sales_history), month, settings["history_months"])
     flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
+    categories = product_performance.set_index("product_id")["category"]
     series = history.loc[history["product_id"].isin(flagged), ["product_id", "date", "units"]]
+    series = series.assign(category=series["product_id"].map(categories))  # models may pool by it
 
-    with user_errors("forecast"):
-        forecaster = get_forecaster(settings["model"])
+    forecaster = get_forecaster(settings["model"])  # params rejects a name not in the registry
     horizon = int(settings["horizon_days"])
     if series.empty:
         forecast = pd.DataFrame(columns=["product_id", "date", "units_forecast"])
         accuracy: dict = {"folds": 0}
     else:
         forecast = forecaster.fit_predict(series, horizon)
-        accuracy = backtest(series, forecaster, horizon, int(settings["backtest_folds"]))
+        accuracy = backtest(
+            series, forecaster, horizon, int(settings["backtest_folds"]), groups=categories
+        )
     forecast = forecast.assign(market=market, month=month, model=forecaster.name)
     frame = validated(
         forecast[list(DemandForecastSchema.to_schema().columns)],
@@ -72,16 +89,56 @@ def demand_forecast(
             "products_forecast": MetadataValue.int(frame["product_id"].nunique()),
             "model": MetadataValue.text(forecaster.name),
             "history_days": MetadataValue.int(int(history["date"].nunique())),
+            "forecast_units": MetadataValue.float(float(frame["units_forecast"].sum())),
+            "forecast_plot": MetadataValue.md(forecast_plot(series, frame)),
+            "backtest_accuracy": MetadataValue.md(backtest_summary(accuracy)),
             "backtest": MetadataValue.json(_json_safe(accuracy)),
-            **{
-                f"backtest_{k}": MetadataValue.float(float(accuracy[k]))
-                for k in ("wape", "mase", "baseline_wape", "baseline_mase")
-                if isinstance(accuracy.get(k), float) and math.isfinite(accuracy[k])
+            **{  # plain numbers, so the UI plots them across partitions
+                label: MetadataValue.float(float(accuracy[key]))
+                for key, label in PLOTTED_SCORES.items()
+                if isinstance(accuracy.get(key), float) and math.isfinite(accuracy[key])
             },
             **config_metadata(resolved, [f"forecast.{k}" for k in settings]),
         }
     )
     return frame
+
+
+def backtest_summary(accuracy: dict) -> str:
+    """Markdown: what was backtested, then the accuracy table (or why there is none)."""
+    if not accuracy.get("folds"):
+        return "No backtest: the history is too short for one fold before the horizon."
+    intro = (
+        f"`{accuracy['model']}` vs `{accuracy['baseline']}`, rolling origin, "
+        f"{accuracy['folds']} fold(s) of the horizon on this partition's history. "
+        "WAPE = Σ|error| / Σ actual; MASE scaled by the in-sample weekly seasonal-naive MAE."
+    )
+    return intro + "\n\n" + accuracy_table(accuracy)
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def forecast_plot(series: pd.DataFrame, forecast: pd.DataFrame, weeks: int = 26) -> str:
+    """Weekly units of the forecast products: the last ``weeks`` weeks, then the forecast."""
+    if series.empty or forecast.empty:
+        return "Nothing forecast."
+    end = pd.to_datetime(forecast["date"]).min()
+    past = series.assign(week=(end - pd.to_datetime(series["date"])).dt.days // 7)
+    past = past.loc[past["week"] < weeks].groupby("week")["units"].sum()
+    past = past.reindex(range(weeks - 1, -1, -1), fill_value=0).to_numpy(dtype=float)
+    ahead = forecast.assign(week=(pd.to_datetime(forecast["date"]) - end).dt.days // 7)
+    ahead = ahead.groupby("week")["units_forecast"].sum().to_numpy(dtype=float)
+    values = np.r_[past, ahead]
+    levels = np.round(values / max(values.max(), 1e-9) * (len(SPARK) - 1)).astype(int)
+    line = "".join(SPARK[i] for i in levels)
+    return (
+        f"Weekly units of the {forecast['product_id'].nunique()} forecast products: "
+        f"the last {weeks} weeks, then the forecast.\n\n"
+        f"```\n{line[:weeks]} | {line[weeks:]}\n```\n\n"
+        f"last 4 weeks: {past[-4:].sum():,.0f} units · next {len(ahead)} weeks: "
+        f"{ahead.sum():,.0f} units (forecast)"
+    )
 
 
 def recent_history(sales: pd.DataFrame, month: str, months: int) -> pd.DataFrame:

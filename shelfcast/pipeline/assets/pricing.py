@@ -1,5 +1,7 @@
-"""`price_recommendations`: one price per underperformer, chosen by a mixed-integer program."""
+"""`price_recommendations`: one price per underperformer under the business's constraints, and
+the blocking check that re-verifies every constraint before anything is exported."""
 
+import math
 from dataclasses import asdict
 
 import pandas as pd
@@ -9,13 +11,15 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
+    Failure,
     MetadataValue,
     asset,
     asset_check,
 )
 
-from shelfcast.core.elasticity import estimate_elasticity
-from shelfcast.core.optimiser import OptimiserParams, check_recommendations, optimise_prices
+from shelfcast.core.elasticity import ElasticityConfigError, estimate_elasticity
+from shelfcast.core.optimiser import OptimiserConfigError, OptimiserParams, optimise_prices
+from shelfcast.core.optimiser_check import check_recommendations
 from shelfcast.pipeline.common import (
     concat_window,
     config_metadata,
@@ -36,9 +40,23 @@ from shelfcast.pipeline.partitions import (
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import PriceRecommendationsSchema
 
+ITEM_COLUMNS = [
+    "product_id",
+    "category",
+    "current_price",
+    "unit_cost",
+    "baseline_units",
+    "elasticity",
+    "stock_on_hand",
+]
+
 
 def optimiser_params(settings: dict) -> OptimiserParams:
-    return OptimiserParams(**{**settings, "price_ladder": tuple(settings["price_ladder"])})
+    """The optimiser section as OptimiserParams; a bad value fails the step naming its key."""
+    try:
+        return OptimiserParams(**{**settings, "price_ladder": tuple(settings["price_ladder"])})
+    except OptimiserConfigError as error:
+        raise Failure(description=f"parameters: {error}", allow_retries=False) from None
 
 
 @asset(
@@ -53,7 +71,7 @@ def optimiser_params(settings: dict) -> OptimiserParams:
     dagster_type=contract_type(PriceRecommendationsSchema),
     metadata=contract_metadata(PriceRecommendationsSchema),
     group_name="decision",
-    code_version="1",
+    code_version="2",
 )
 def price_recommendations(
     context: AssetExecutionContext,
@@ -66,15 +84,19 @@ def price_recommendations(
     """The price that maximises expected margin (or revenue) for each flagged product."""
     market, month = market_and_month(context)
     resolved = params_of(context, params)
+    constraints = optimiser_params(resolved.get("optimiser"))
     settings = resolved.get("elasticity")
-    elasticity = estimate_elasticity(
-        concat_window(sales_history),
-        products,
-        prior=settings["prior"],
-        prior_strength=settings["prior_strength"],
-        lower=settings["min"],
-        upper=settings["max"],
-    )
+    try:
+        elasticity = estimate_elasticity(
+            concat_window(sales_history),
+            products,
+            prior=settings["prior"],
+            prior_strength=settings["prior_strength"],
+            lower=settings["min"],
+            upper=settings["max"],
+        )
+    except ElasticityConfigError as error:
+        raise Failure(description=f"parameters: {error}", allow_retries=False) from None
     flagged = product_performance.loc[product_performance["is_underperforming"], ["product_id"]]
     baseline_units = demand_forecast.groupby("product_id")["units_forecast"].sum()
     items = (
@@ -82,22 +104,10 @@ def price_recommendations(
         .merge(elasticity[["product_id", "elasticity"]], on="product_id", how="left")
         .assign(baseline_units=lambda f: f["product_id"].map(baseline_units).fillna(0.0))
         .rename(columns={"price": "current_price"})
-    )[
-        [
-            "product_id",
-            "category",
-            "current_price",
-            "unit_cost",
-            "baseline_units",
-            "elasticity",
-            "stock_on_hand",
-        ]
-    ]
+    )[ITEM_COLUMNS]
 
     with user_errors(f"price optimisation for {market} {month}"):
-        recommendations, report = optimise_prices(
-            items, optimiser_params(resolved.get("optimiser"))
-        )
+        recommendations, report = optimise_prices(items, constraints)
     recommendations = recommendations.assign(
         market=market, month=month, currency=resolved.get(f"markets.{market}.currency")
     )
@@ -117,9 +127,12 @@ def price_recommendations(
                 round(float((frame["expected_margin"] - frame["baseline_margin"]).sum()), 2)
             ),
             "discount_spent": MetadataValue.float(round(float(frame["discount_cost"].sum()), 2)),
-            "solver": MetadataValue.json(
-                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(report).items()}
+            "solver_method": MetadataValue.text(report.method),
+            **(
+                {"solver_gap": MetadataValue.float(report.gap)} if math.isfinite(report.gap) else {}
             ),
+            "solver": MetadataValue.json(_json_safe(asdict(report))),
+            **elasticity_metadata(elasticity),
             **config_metadata(
                 resolved,
                 [f"optimiser.{k}" for k in resolved.get("optimiser")]
@@ -130,20 +143,47 @@ def price_recommendations(
     return frame
 
 
+def elasticity_metadata(elasticity: pd.DataFrame) -> dict:
+    """Per category: the estimate every product of it uses, its standard error and evidence."""
+    per_category = (
+        elasticity.groupby("category")
+        .agg(
+            elasticity=("elasticity", "first"),
+            elasticity_se=("elasticity_se", "first"),
+            product_weeks=("n_obs", "first"),
+            products=("product_id", "size"),
+            median_price_variation=("price_variation", "median"),
+            source=("source", "first"),
+        )
+        .reset_index()
+    )
+    return {
+        "elasticity_by_category": MetadataValue.md(per_category.round(3).to_markdown(index=False)),
+        "elasticity": MetadataValue.json(_json_safe(per_category.to_dict(orient="records"))),
+    }
+
+
 @asset_check(
     asset=price_recommendations,
     partitions_def=market_month,
     blocking=True,
-    description="Every constraint holds",
+    additional_ins={"product_performance": AssetIn("product_performance")},
+    description="Every constraint holds, re-verified from the recommendations alone",
 )
 def recommendations_satisfy_constraints(
-    context: AssetCheckExecutionContext, price_recommendations: pd.DataFrame, params: PipelineParams
+    context: AssetCheckExecutionContext,
+    price_recommendations: pd.DataFrame,
+    product_performance: pd.DataFrame,
+    params: PipelineParams,
 ) -> AssetCheckResult:
-    """Independent re-check of the optimiser's result; a violation stops the export."""
+    """Independent re-check of the optimiser's result, one row per flagged product; a violation
+    stops the export."""
     market, month = split_partition_key(context.partition_key)
-    resolved = params.resolve(market, month)
+    with user_errors("parameters"):
+        resolved = params.for_run(market, month)
+    flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
     violations = check_recommendations(
-        price_recommendations, optimiser_params(resolved.get("optimiser"))
+        price_recommendations, optimiser_params(resolved.get("optimiser")), product_ids=flagged
     )
     return AssetCheckResult(
         passed=not violations,
@@ -155,3 +195,15 @@ def recommendations_satisfy_constraints(
             ),
         },
     )
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    return value
