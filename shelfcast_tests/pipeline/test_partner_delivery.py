@@ -200,7 +200,7 @@ def test_two_hundred_batches_at_bounded_concurrency_are_stored_exactly_once(lake
 
 def test_an_unknown_kind_fails_with_the_choices(lake):
     result = deliver(["delivery.kind=ftp"])
-    assert "delivery.kind='ftp': use outbox or http" in failure_message(result)
+    assert "delivery.kind = 'ftp' is not one of outbox, http" in failure_message(result)
 
 
 @pytest.mark.slow
