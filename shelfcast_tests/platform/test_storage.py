@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from shelfcast.platform.storage import (
     as_upath,
@@ -43,9 +44,7 @@ def test_a_failed_write_keeps_the_previous_object(tmp_path: Path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("os.replace", broken_replace)
-    try:
+    with pytest.raises(OSError, match="disk full"):
         write_bytes_atomic(path, b"half")
-    except OSError:
-        pass
     assert (tmp_path / "object.bin").read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["object.bin"]
