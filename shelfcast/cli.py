@@ -100,6 +100,7 @@ def run(
     """Materialize every asset for each market × month given (or replay a past run)."""
     from shelfcast.pipeline import runner
     from shelfcast.platform.config import ConfigError
+    from shelfcast.platform.storage import StorageError
 
     try:
         if replay:
@@ -112,7 +113,7 @@ def run(
             raise ConfigError("give --market and --month (each repeatable), or --replay")
         else:
             outcomes = runner.run_partitions(market, month, patch or [], console, patch_file)
-    except ConfigError as error:
+    except (ConfigError, StorageError) as error:
         raise _fail(str(error)) from None
     _print_outcomes(outcomes)
     if any(not o.success for o in outcomes):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from upath import UPath
 
 from shelfcast.platform.config import ConfigError, ResolvedConfig
-from shelfcast.platform.storage import is_local, write_bytes_atomic
+from shelfcast.platform.storage import is_local, object_store_errors, write_bytes_atomic
 
 
 def run_snapshot_path(base: UPath, run_id: str, partition: list[str]) -> UPath:
@@ -33,7 +33,7 @@ def frozen_for_run(
 ) -> tuple[ResolvedConfig, UPath]:
     """The run's snapshot for ``partition``, created from ``resolve()`` by the first caller."""
     path = run_snapshot_path(base, run_id, partition)
-    if not path.exists():
+    if not _exists(path):
         resolved = resolve()
         data = resolved.to_json().encode()
         if create_exclusive(path, data):
@@ -44,9 +44,16 @@ def frozen_for_run(
 def load_snapshot(url: str | UPath) -> ResolvedConfig:
     path = UPath(url) if isinstance(url, str) else url
     try:
-        return ResolvedConfig.from_json(path.read_text())
+        with object_store_errors(path, "read saved parameters from"):
+            text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"no saved parameters at {path}") from None
+    try:
+        return ResolvedConfig.from_json(text)
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(
+            f"the saved parameters at {path} are not a shelfcast parameter snapshot"
+        ) from None
 
 
 def create_exclusive(path: UPath, data: bytes) -> bool:
@@ -69,7 +76,12 @@ def create_exclusive(path: UPath, data: bytes) -> bool:
             return False
         finally:
             os.remove(temporary)
-    if path.exists():
+    if _exists(path):
         return False
     write_bytes_atomic(path, data)
     return True
+
+
+def _exists(path: UPath) -> bool:
+    with object_store_errors(path, "look for saved parameters at"):
+        return path.exists()

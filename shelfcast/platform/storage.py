@@ -1,9 +1,9 @@
 """Object-storage paths and writes that a reader never sees half-done.
 
 Any fsspec URL works: a local folder, ``s3://bucket/prefix``, ``gs://``, ``az://``. On object
-stores a PUT becomes visible only when complete, so writing the whole object at once is atomic;
-on a local disk the bytes go to a hidden temporary file in the same folder first and are renamed
-into place.
+stores an object becomes visible only when complete (one PUT, or a multipart upload at its
+completion), so a reader never sees half an object; on a local disk the bytes go to a hidden
+temporary file in the same folder first and are renamed into place.
 
 S3 is configured only by the standard AWS settings: the endpoint from ``AWS_ENDPOINT_URL`` (or
 ``AWS_ENDPOINT_URL_S3``), which the installed botocore honours, and credentials from the standard
@@ -15,14 +15,18 @@ bucket, never a credential.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import uuid
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
+
+from shelfcast.platform.multipart import MultipartWriter
 
 PARQUET_COMPRESSION = "zstd"
 
@@ -47,48 +51,81 @@ def is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
+@contextlib.contextmanager
+def atomic_writer(path: UPath) -> Iterator[BinaryIO]:
+    """A binary file whose bytes appear at ``path`` all at once when the block ends without error.
+
+    Readers see the old object or the new one, never a part, and a failure inside the block
+    leaves the old object (or none) in place. Locally the bytes go to a hidden temporary file in
+    the same folder, which is renamed into place. On S3 they stream into a multipart upload that
+    is completed at the end or aborted; on other object stores they are sent in one PUT. No
+    "directory" is created on an object store: on S3 that would create a missing bucket instead
+    of failing.
+    """
+    if is_local(path):
+        with _local_atomic_writer(path.path) as handle:
+            yield handle
+        return
+    if path.protocol not in ("s3", "s3a"):
+        buffer = io.BytesIO()
+        yield buffer
+        with object_store_errors(path, "write"):
+            path.fs.pipe_file(path.path, buffer.getvalue())
+        return
+    writer = MultipartWriter(path.fs, path.path)
+    try:
+        yield writer
+        with object_store_errors(path, "write"):
+            writer.complete()
+    except BaseException:
+        writer.abort()
+        if writer.failure is not None:  # the store failed under the caller's write(): say so
+            with object_store_errors(path, "write"):
+                raise writer.failure from None
+        raise
+
+
+@contextlib.contextmanager
+def _local_atomic_writer(target: str) -> Iterator[BinaryIO]:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    temporary = os.path.join(
+        os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp"
+    )
+    try:
+        with open(temporary, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def write_bytes_atomic(path: UPath, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old object or the new one, never a part."""
-    if is_local(path):
-        target = path.path
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        temporary = os.path.join(
-            os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp"
-        )
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-    else:
-        # One PUT, or one multipart upload that is aborted on failure: the object appears only
-        # when whole. No mkdir: on S3 that would create a missing bucket instead of failing.
-        with object_store_errors(path, "write"):
-            path.fs.pipe_file(path.path, data)
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
-def frame_to_parquet(frame: pd.DataFrame) -> pa.Buffer:
-    """Parquet (zstd) of a frame, without the pandas index, as one Arrow buffer (no extra copy)."""
+def write_parquet(frame: pd.DataFrame, sink) -> None:
+    """Parquet (zstd) of a frame, without the pandas index, encoded straight into ``sink``."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
-    return sink.getvalue()
 
 
 def frame_to_parquet_bytes(frame: pd.DataFrame) -> bytes:
     """Parquet (zstd) bytes of a frame, without the pandas index."""
-    return frame_to_parquet(frame).to_pybytes()
+    sink = pa.BufferOutputStream()
+    write_parquet(frame, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def write_parquet_atomic(path: UPath, frame: pd.DataFrame) -> int:
-    """Store a frame as one Parquet object; returns the bytes written."""
-    data = frame_to_parquet_bytes(frame)
-    write_bytes_atomic(path, data)
-    return len(data)
+    """Store a frame as one Parquet object, streamed as it is encoded; returns the bytes written."""
+    with atomic_writer(path) as handle:
+        write_parquet(frame, handle)
+        return handle.tell()
 
 
 def read_parquet(path: UPath) -> pd.DataFrame:

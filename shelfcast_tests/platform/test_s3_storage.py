@@ -3,11 +3,20 @@ store failures reported with endpoint and bucket, never half an object."""
 
 import boto3
 import botocore.exceptions
+import numpy as np
 import pandas as pd
 import pytest
 
 from shelfcast.platform.landing import drop_files, write_drop
-from shelfcast.platform.storage import StorageError, as_upath, read_parquet, write_parquet_atomic
+from shelfcast.platform.multipart import PART_BYTES
+from shelfcast.platform.storage import (
+    StorageError,
+    as_upath,
+    atomic_writer,
+    read_parquet,
+    write_bytes_atomic,
+    write_parquet_atomic,
+)
 from shelfcast_tests.s3_server import forget_s3_clients
 
 FRAME = pd.DataFrame(
@@ -18,6 +27,17 @@ FRAME = pd.DataFrame(
         "date": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03"]),
     }
 )
+
+
+def large_frame() -> pd.DataFrame:
+    """Random floats compress badly: about 2.5 parts of Parquet."""
+    rng = np.random.default_rng(3)
+    rows = PART_BYTES * 5 // 2 // 16
+    return pd.DataFrame({"a": rng.random(rows), "b": rng.random(rows)})
+
+
+def unfinished_uploads(server, bucket: str) -> list:
+    return server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
 
 
 def test_the_endpoint_and_credentials_come_from_the_standard_aws_environment(s3_env, s3_server):
@@ -90,4 +110,47 @@ def test_a_stopped_server_fails_with_a_clear_message_and_leaves_no_object(s3_env
     assert s3_server.secret_key not in message
     assert s3_server.keys(s3_env) == {}
     write_parquet_atomic(path, FRAME)  # the same write succeeds once the server is back
+    pd.testing.assert_frame_equal(read_parquet(path), FRAME)
+
+
+def test_a_frame_larger_than_one_part_streams_into_one_multipart_object(s3_env, s3_server):
+    frame = large_frame()
+    path = as_upath(f"s3://{s3_env}/lake/large.parquet")
+    size = write_parquet_atomic(path, frame)
+    assert size > 2 * PART_BYTES
+    assert s3_server.keys(s3_env) == {"lake/large.parquet": size}
+    head = s3_server.client().head_object(Bucket=s3_env, Key="lake/large.parquet")
+    assert head["ETag"].strip('"').endswith("-3")  # three parts, completed as one object
+    assert unfinished_uploads(s3_server, s3_env) == []
+    pd.testing.assert_frame_equal(read_parquet(path), frame)
+
+
+def test_a_failure_while_streaming_aborts_the_upload_and_keeps_the_old_object(s3_env, s3_server):
+    path = as_upath(f"s3://{s3_env}/lake/object.bin")
+    write_bytes_atomic(path, b"the good version")
+    with pytest.raises(ValueError, match="encoding failed"), atomic_writer(path) as handle:
+        handle.write(b"x" * (2 * PART_BYTES + 1))  # two parts already sent
+        raise ValueError("encoding failed")  # not a store failure: passed on unchanged
+    assert s3_server.keys(s3_env) == {"lake/object.bin": len(b"the good version")}
+    assert path.fs.cat_file(path.path) == b"the good version"
+    assert unfinished_uploads(s3_server, s3_env) == []
+
+
+@pytest.mark.slow
+def test_a_server_lost_halfway_through_an_upload_fails_clearly_and_publishes_nothing(
+    s3_env, s3_server
+):
+    path = as_upath(f"s3://{s3_env}/lake/large.parquet")
+    try:
+        with pytest.raises(StorageError) as raised, atomic_writer(path) as handle:
+            handle.write(b"x" * (PART_BYTES + 1))  # the upload has begun
+            s3_server.stop()
+            handle.write(b"y" * (2 * PART_BYTES))
+    finally:
+        s3_server.start()
+    message = str(raised.value)
+    assert "unreachable" in message and s3_server.endpoint in message
+    assert f"bucket {s3_env}" in message and s3_server.secret_key not in message
+    assert s3_server.keys(s3_env) == {}  # the parts sent before the loss never became an object
+    write_parquet_atomic(path, FRAME)
     pd.testing.assert_frame_equal(read_parquet(path), FRAME)
