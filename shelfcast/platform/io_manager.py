@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 
+import numpy as np
 import pandas as pd
+import pandera.errors as pa_errors
 import pandera.pandas as pa
 import pyarrow as pyarrow_lib
 from dagster import (
@@ -115,7 +117,55 @@ class ParquetIOManager(UPathIOManager):
         with storage_failures(context.asset_key.to_user_string()):
             return super().load_input(context)
 
+    def load_partitions(self, context: InputContext):
+        """A window of partitions (e.g. 24 months of sales) is validated as one frame.
+
+        pandera's cost is mostly per call, so one validation of the whole window is many times
+        cheaper than one per partition. It is only done for contracts whose ``Config.metadata``
+        declares ``rows_checked_alone`` (every check looks at one row at a time, or at uniqueness
+        across rows): then the window passing as one frame means every partition passes. If
+        the window fails, each partition is validated alone so the message names the one at
+        fault.
+        """
+        keys = context.asset_partition_keys
+        contract = self._contracts.get(context.asset_key.to_user_string())
+        if len(keys) == 1 or not rows_checked_alone(contract):
+            return super().load_partitions(context)
+        paths = self._get_paths_for_partitions(context)
+        frames = {}
+        for key in keys:
+            frame = self._read_partition(context, key, paths[key])
+            if frame is not None:
+                frames[key] = frame
+        if not frames:
+            return frames
+        try:
+            window = contract.validate(pd.concat(frames.values(), ignore_index=True), lazy=True)
+        except pa_errors.SchemaErrors:
+            return {
+                key: self._validated(context, frame, paths[key]) for key, frame in frames.items()
+            }
+        bounds = np.cumsum([0, *(len(frame) for frame in frames.values())])
+        return {
+            key: window.iloc[start:end].reset_index(drop=True)
+            for key, start, end in zip(frames, bounds[:-1], bounds[1:], strict=True)
+        }
+
+    def _read_partition(self, context: InputContext, key: str, path: UPath) -> pd.DataFrame | None:
+        """One partition of a window, unvalidated; None if missing and the input allows it."""
+        try:
+            return self._read(context, path)
+        except FileNotFoundError:
+            metadata = context.definition_metadata or {}
+            if not metadata.get("allow_missing_partitions", False):
+                raise
+            context.log.warning(self.get_missing_partition_log_message(key))
+            return None
+
     def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
+        return self._validated(context, self._read(context, path), path)
+
+    def _read(self, context: InputContext, path: UPath) -> pd.DataFrame:
         asset = context.asset_key.to_user_string()
         try:
             frame = read_parquet(path)
@@ -129,6 +179,10 @@ class ParquetIOManager(UPathIOManager):
                 ),
                 allow_retries=False,
             ) from None
+        return frame
+
+    def _validated(self, context: InputContext, frame: pd.DataFrame, path: UPath) -> pd.DataFrame:
+        asset = context.asset_key.to_user_string()
         contract = self._contracts.get(asset)
         if contract is None:
             return frame
@@ -136,6 +190,12 @@ class ParquetIOManager(UPathIOManager):
 
     def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict:
         return {"dagster/row_count": MetadataValue.int(len(obj))}
+
+
+def rows_checked_alone(contract: type[pa.DataFrameModel] | None) -> bool:
+    if contract is None:
+        return False
+    return bool((contract.__config__.metadata or {}).get("rows_checked_alone", False))
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ import io
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance
+from typer.testing import CliRunner
 
+from shelfcast.cli import app
 from shelfcast.pipeline.jobs import MONTHLY_PRICING, partition_tags
 from shelfcast.pipeline.partitions import partition_key
 from shelfcast.pipeline.runner import run_partitions
@@ -63,6 +65,23 @@ def test_with_the_server_stopped_a_run_fails_clearly_and_a_rerun_succeeds(s3_wor
     outcomes = run_partitions(["US"], ["2024-03"], [])
     assert [o.error for o in outcomes if not o.success] == []
     assert len([k for k in space.lake_keys() if "month=2024-03.parquet" in k]) == ASSET_COUNT
+
+
+@pytest.mark.slow
+def test_shelfcast_run_with_the_server_stopped_prints_one_message_and_no_traceback(s3_workspace):
+    # `shelfcast run` lists the landing zone for the sales history before any Dagster run.
+    space = s3_workspace
+    space.server.stop()
+    try:
+        result = CliRunner().invoke(app, ["run", "--market", "US", "--month", "2024-03"])
+    finally:
+        space.server.start()
+    assert result.exit_code == 1
+    assert "the object store is unreachable" in result.output
+    assert_names_store_not_secret(result.output, space.server, space.bucket)
+    assert isinstance(result.exception, SystemExit)  # typer's exit, not an uncaught error
+    assert "Traceback" not in result.output
+    assert space.lake_keys() == {}
 
 
 @pytest.mark.slow

@@ -11,12 +11,14 @@ from dagster import (
     MonthlyPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
+    SourceAsset,
     StaticPartitionsDefinition,
     asset,
     materialize,
 )
 from pandera.typing.pandas import Series
 
+from shelfcast.pipeline.partitions import trailing_months
 from shelfcast.platform.io_manager import ParquetIOManager
 from shelfcast.platform.storage import as_upath
 
@@ -106,3 +108,110 @@ def test_a_non_frame_output_is_refused(tmp_path: Path):
             partition_key=str(KEY),
             resources={"io_manager": ParquetIOManager(as_upath(tmp_path), {})},
         )
+
+
+# -- windows of partitions ----------------------------------------------------------------------
+
+
+class Monthly(pa.DataFrameModel):
+    """Row checks and a uniqueness over rows only: a window may be validated as one frame."""
+
+    month: Series[str]
+    n: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["n"]
+        metadata = {"rows_checked_alone": True}
+
+
+@asset(
+    partitions_def=partitions,
+    ins={
+        "window": AssetIn(
+            "monthly",
+            partition_mapping=trailing_months(3),
+            metadata={"allow_missing_partitions": True},
+        )
+    },
+)
+def window_summary(window: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partition": list(window),
+            "months": [",".join(frame["month"].unique()) for frame in window.values()],
+            "n": [",".join(map(str, frame["n"])) for frame in window.values()],
+            "dtype": [str(frame["n"].dtype) for frame in window.values()],
+        }
+    )
+
+
+def store_months(tmp_path: Path, rows: dict[str, list]) -> None:
+    """The upstream `monthly` partitions of market US, written as a drifting producer would."""
+    for month, values in rows.items():
+        folder = tmp_path / "lake" / "monthly" / "market=US"
+        folder.mkdir(parents=True, exist_ok=True)
+        frame = pd.DataFrame({"month": month, "n": [float(v) for v in values]})
+        frame.to_parquet(folder / f"month={month}.parquet")
+
+
+def run_window(tmp_path: Path):
+    monthly = SourceAsset("monthly", partitions_def=partitions)
+    manager = ParquetIOManager(as_upath(tmp_path / "lake"), {"monthly": Monthly})
+    return materialize(
+        [monthly, window_summary],
+        partition_key=str(KEY),
+        resources={"io_manager": manager},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def summary(tmp_path: Path) -> pd.DataFrame:
+    return pd.read_parquet(tmp_path / "lake/window_summary/market=US/month=2024-03.parquet")
+
+
+def test_a_window_is_validated_once_and_each_partition_gets_its_own_coerced_rows(
+    tmp_path: Path, monkeypatch
+):
+    store_months(tmp_path, {"2024-01": [1, 2], "2024-02": [3], "2024-03": [4, 5, 6]})
+    calls = []
+    original = Monthly.validate.__func__
+    monkeypatch.setattr(
+        Monthly,
+        "validate",
+        classmethod(lambda cls, df, **kw: calls.append(len(df)) or original(cls, df, **kw)),
+    )
+    assert run_window(tmp_path).success
+    assert calls == [6]  # one validation of the whole window, not one per month
+    rows = summary(tmp_path).set_index("months")
+    assert rows["n"].to_dict() == {"2024-01": "1,2", "2024-02": "3", "2024-03": "4,5,6"}
+    assert set(rows["dtype"]) == {"int64"}  # stored as floats, coerced by the contract
+
+
+def test_a_bad_month_in_a_window_fails_naming_that_month(tmp_path: Path):
+    store_months(tmp_path, {"2024-01": [1, 2], "2024-02": [3, -1], "2024-03": [4]})
+    result = run_window(tmp_path)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    description = failure.step_failure_data.user_failure_data.description
+    assert "monthly loaded from" in description and "market=US/month=2024-02" in description
+    assert "column 'n' fails check greater_than_or_equal_to(0): 1 failing value(s)" in description
+
+
+def test_a_window_that_fails_only_as_a_whole_still_loads_month_by_month(tmp_path: Path):
+    # n is unique within each month but repeats across months: each partition keeps its contract.
+    store_months(tmp_path, {"2024-01": [1, 2], "2024-02": [1], "2024-03": [2, 3]})
+    assert run_window(tmp_path).success
+    assert summary(tmp_path).set_index("months")["n"].to_dict() == {
+        "2024-01": "1,2",
+        "2024-02": "1",
+        "2024-03": "2,3",
+    }
+
+
+def test_missing_months_of_a_window_are_skipped_when_the_input_allows_it(tmp_path: Path):
+    store_months(tmp_path, {"2024-01": [1], "2024-03": [2]})
+    assert run_window(tmp_path).success
+    assert sorted(summary(tmp_path)["months"]) == ["2024-01", "2024-03"]
