@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import pandas as pd
 import pandera.pandas as pa
-from dagster import AssetExecutionContext, DagsterType, Failure, MetadataValue
+from dagster import AssetExecutionContext, AssetIn, DagsterType, Failure, MetadataValue
 
-from shelfcast.pipeline.partitions import split_partition_key
+from shelfcast.pipeline.partitions import split_partition_key, trailing_months
 from shelfcast.platform.config import ConfigError, ResolvedConfig
 from shelfcast.platform.validation import validate_frame
 
@@ -89,6 +89,19 @@ def config_metadata(resolved: ResolvedConfig, keys: Iterable[str] | None = None)
         ),
         "config": MetadataValue.json(resolved.values),
     }
+
+
+def sales_months(months: int) -> AssetIn:
+    """The input of the same market's `sales` for this month and the ``months − 1`` before it.
+
+    Months before the first partition, or not loaded yet, are left out rather than failing the
+    step: the assets judge for themselves whether the history they got is enough.
+    """
+    return AssetIn(
+        "sales",
+        partition_mapping=trailing_months(months),
+        metadata={"allow_missing_partitions": True},
+    )
 
 
 def concat_window(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Failure, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MetadataValue, asset
 
 from shelfcast.core.forecast import get_forecaster
 from shelfcast.core.forecast_backtest import accuracy_table, backtest
@@ -21,9 +21,10 @@ from shelfcast.pipeline.common import (
     frame_metadata,
     market_and_month,
     params_of,
+    sales_months,
     validated,
 )
-from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month, trailing_months
+from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import DemandForecastSchema
 
@@ -39,11 +40,7 @@ PLOTTED_SCORES = {
 @asset(
     partitions_def=market_month,
     ins={
-        "sales_history": AssetIn(
-            "sales",
-            partition_mapping=trailing_months(HISTORY_WINDOW_MONTHS),
-            metadata={"allow_missing_partitions": True},
-        ),
+        "sales_history": sales_months(HISTORY_WINDOW_MONTHS),
     },
     dagster_type=contract_type(DemandForecastSchema),
     metadata=contract_metadata(DemandForecastSchema),

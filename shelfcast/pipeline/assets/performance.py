@@ -1,7 +1,7 @@
 """`product_performance`: month KPIs per product and the underperformer flag with its reasons."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, MetadataValue, asset
+from dagster import AssetExecutionContext, MetadataValue, asset
 
 from shelfcast.core.performance import PerformanceParams, assess_performance
 from shelfcast.pipeline.common import (
@@ -12,10 +12,11 @@ from shelfcast.pipeline.common import (
     frame_metadata,
     market_and_month,
     params_of,
+    sales_months,
     user_errors,
     validated,
 )
-from shelfcast.pipeline.partitions import PERFORMANCE_WINDOW_MONTHS, market_month, trailing_months
+from shelfcast.pipeline.partitions import PERFORMANCE_WINDOW_MONTHS, market_month
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import ProductPerformanceSchema
 
@@ -23,11 +24,7 @@ from shelfcast.schemas import ProductPerformanceSchema
 @asset(
     partitions_def=market_month,
     ins={
-        "sales_window": AssetIn(
-            "sales",
-            partition_mapping=trailing_months(PERFORMANCE_WINDOW_MONTHS),
-            metadata={"allow_missing_partitions": True},
-        ),
+        "sales_window": sales_months(PERFORMANCE_WINDOW_MONTHS),
     },
     dagster_type=contract_type(ProductPerformanceSchema),
     metadata=contract_metadata(ProductPerformanceSchema),

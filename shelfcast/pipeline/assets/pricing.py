@@ -28,6 +28,7 @@ from shelfcast.pipeline.common import (
     frame_metadata,
     market_and_month,
     params_of,
+    sales_months,
     user_errors,
     validated,
 )
@@ -35,7 +36,6 @@ from shelfcast.pipeline.partitions import (
     HISTORY_WINDOW_MONTHS,
     market_month,
     split_partition_key,
-    trailing_months,
 )
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import PriceRecommendationsSchema
@@ -62,11 +62,7 @@ def optimiser_params(settings: dict) -> OptimiserParams:
 @asset(
     partitions_def=market_month,
     ins={
-        "sales_history": AssetIn(
-            "sales",
-            partition_mapping=trailing_months(HISTORY_WINDOW_MONTHS),
-            metadata={"allow_missing_partitions": True},
-        ),
+        "sales_history": sales_months(HISTORY_WINDOW_MONTHS),
     },
     dagster_type=contract_type(PriceRecommendationsSchema),
     metadata=contract_metadata(PriceRecommendationsSchema),
