@@ -59,9 +59,10 @@ def load_snapshot(url: str | UPath) -> ResolvedConfig:
 def create_exclusive(path: UPath, data: bytes) -> bool:
     """Write ``data`` at ``path`` unless it exists; True if this call created it.
 
-    Local files use a hard link, which fails if the target exists, so of two steps starting
-    together exactly one wins. Object stores get a check-then-put: two identical resolutions
-    racing within milliseconds may both write, and the later identical bytes win.
+    Of two steps starting together exactly one wins. Local files use a hard link, which fails if
+    the target exists. S3 gets a conditional PUT (``If-None-Match: *``), which the store refuses
+    when the key exists (AWS S3, MinIO and SeaweedFS honour it). Other object stores get a
+    check-then-put: two resolutions racing within milliseconds may both write, the later winning.
     """
     if is_local(path):
         target = path.path
@@ -76,10 +77,30 @@ def create_exclusive(path: UPath, data: bytes) -> bool:
             return False
         finally:
             os.remove(temporary)
+    if path.protocol in ("s3", "s3a"):
+        try:
+            path.fs.pipe_file(path.path, data, mode="create")
+            return True
+        except OSError as error:
+            if _key_exists_refusal(error):
+                return False
+            with object_store_errors(path, "save parameters at"):
+                raise
     if _exists(path):
         return False
     write_bytes_atomic(path, data)
     return True
+
+
+def _key_exists_refusal(error: OSError) -> bool:
+    """The store refused a conditional PUT because the key exists (HTTP 412)."""
+    if isinstance(error, FileExistsError):
+        return True
+    response = getattr(error.__cause__, "response", None) or {}
+    return (
+        response.get("Error", {}).get("Code") == "PreconditionFailed"
+        or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+    )
 
 
 def _exists(path: UPath) -> bool:

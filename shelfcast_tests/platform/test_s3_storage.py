@@ -1,6 +1,8 @@
 """Storage on a real S3 server (SeaweedFS): endpoint from the environment, credentials enforced,
 store failures reported with endpoint and bucket, never half an object."""
 
+import concurrent.futures
+
 import boto3
 import botocore.exceptions
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 
 from shelfcast.platform.landing import drop_files, write_drop
 from shelfcast.platform.multipart import PART_BYTES
+from shelfcast.platform.snapshots import create_exclusive
 from shelfcast.platform.storage import (
     StorageError,
     as_upath,
@@ -154,3 +157,14 @@ def test_a_server_lost_halfway_through_an_upload_fails_clearly_and_publishes_not
     assert s3_server.keys(s3_env) == {}  # the parts sent before the loss never became an object
     write_parquet_atomic(path, FRAME)
     pd.testing.assert_frame_equal(read_parquet(path), FRAME)
+
+
+def test_of_steps_freezing_a_run_snapshot_together_exactly_one_writes_it(s3_env, s3_server):
+    # A conditional PUT (If-None-Match), not a check-then-put: the store itself picks the winner.
+    path = as_upath(f"s3://{s3_env}/lake/_runs/run-1/params/US/2024-03.json")
+    contenders = [f'{{"step": {n}}}'.encode() for n in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(len(contenders)) as pool:
+        won = list(pool.map(lambda data: create_exclusive(path, data), contenders))
+    assert won.count(True) == 1
+    assert path.fs.cat_file(path.path) == contenders[won.index(True)]
+    assert create_exclusive(path, b"later") is False
