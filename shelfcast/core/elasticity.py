@@ -47,6 +47,16 @@ class ElasticityConfigError(ValueError):
     """An elasticity parameter is out of range; the message names the key."""
 
 
+def check_settings(lower: float, upper: float, prior_strength: float) -> None:
+    """The ``elasticity`` section's ranges; raises ElasticityConfigError naming the key."""
+    if not lower <= upper <= 0:
+        raise ElasticityConfigError(
+            f"elasticity.min <= elasticity.max <= 0 must hold (lower <= upper <= 0), got [{lower}, {upper}]"
+        )
+    if not prior_strength >= 0:
+        raise ElasticityConfigError(f"elasticity.prior_strength must be >= 0, got {prior_strength}")
+
+
 def estimate_elasticity(
     sales: pd.DataFrame,
     products: pd.DataFrame,
@@ -69,12 +79,7 @@ def estimate_elasticity(
     ``v``). ``n_obs`` is the number of product-weeks behind the category's estimate. Every product
     gets its category's value (see the module docstring for why).
     """
-    if not lower <= upper <= 0:
-        raise ElasticityConfigError(
-            f"elasticity.min <= elasticity.max <= 0 must hold (lower <= upper <= 0), got [{lower}, {upper}]"
-        )
-    if not prior_strength >= 0:
-        raise ElasticityConfigError(f"elasticity.prior_strength must be >= 0, got {prior_strength}")
+    check_settings(lower, upper, prior_strength)
     out = products[["product_id", "category"]].drop_duplicates("product_id").reset_index(drop=True)
     categories = pd.Index(sorted(out["category"].unique()))
     fits = _fit(sales, out, categories)

@@ -68,6 +68,21 @@ class PerformanceParams:
                 f"unknown performance rule(s) {', '.join(map(repr, unknown))}; "
                 f"valid rules are {', '.join(RULES)}"
             )
+        checks = [
+            ("yoy_decline", 0 <= self.yoy_decline <= 1, "must be a share in [0, 1]"),
+            ("trend_decline", 0 <= self.trend_decline <= 1, "must be a share in [0, 1]"),
+            ("category_share_floor", self.category_share_floor >= 0, "must be a share >= 0"),
+            ("min_margin_rate", self.min_margin_rate < 1, "must be a share below 1"),
+            ("max_stock_cover_days", self.max_stock_cover_days > 0, "must be > 0"),
+            ("min_units_for_ratios", self.min_units_for_ratios >= 0, "must be >= 0"),
+        ]
+        wrong = [
+            f"performance.{key} {message}, got {getattr(self, key)}"
+            for key, ok, message in checks
+            if not ok
+        ]
+        if wrong:
+            raise ValueError("; ".join(wrong))
 
 
 # --- the rules: each returns a boolean Series over the KPI frame ------------------------------

@@ -106,6 +106,7 @@ class PipelineParams(ConfigurableResource):
         resolved = merge_layers(layers[0], layers[1:])
         resolved.layers = names
         check_choices(resolved, allowed_values())
+        check_ranges(resolved)
         return resolved
 
     def for_run(self, market: str, month: str) -> ResolvedConfig:
@@ -121,6 +122,50 @@ class PipelineParams(ConfigurableResource):
         )
         resolved.layers.append(f"frozen at {path}")
         return resolved
+
+
+def check_ranges(resolved: ResolvedConfig) -> None:
+    """Numeric ranges, by the steps' own parameter classes, before any step runs.
+
+    A wrong ``optimiser.max_price_change`` then fails the run check instead of the pricing step
+    after ingest, performance and forecast have run.
+    """
+    from shelfcast.core.elasticity import ElasticityConfigError, check_settings
+    from shelfcast.core.optimiser import OptimiserConfigError, OptimiserParams
+    from shelfcast.core.performance import PerformanceParams
+    from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS
+
+    wrong = []
+    optimiser, performance = resolved.get("optimiser"), resolved.get("performance")
+    elasticity, forecast = resolved.get("elasticity"), resolved.get("forecast")
+    try:
+        OptimiserParams(**{**optimiser, "price_ladder": tuple(optimiser["price_ladder"])})
+    except OptimiserConfigError as error:
+        wrong.append(str(error))
+    try:
+        PerformanceParams(**performance)
+    except ValueError as error:
+        wrong.append(str(error))
+    try:
+        check_settings(elasticity["min"], elasticity["max"], elasticity["prior_strength"])
+    except ElasticityConfigError as error:
+        wrong.append(str(error))
+    if not 1 <= forecast["history_months"] <= HISTORY_WINDOW_MONTHS:
+        wrong.append(
+            f"forecast.history_months must be 1 … {HISTORY_WINDOW_MONTHS} (the months the "
+            f"forecast step loads), got {forecast['history_months']}"
+        )
+    if not forecast["horizon_days"] >= 1:
+        wrong.append(f"forecast.horizon_days must be >= 1, got {forecast['horizon_days']}")
+    if not forecast["backtest_folds"] >= 0:
+        wrong.append(f"forecast.backtest_folds must be >= 0, got {forecast['backtest_folds']}")
+    if not resolved.get("delivery.effective_after_days") >= 0:
+        wrong.append(
+            "delivery.effective_after_days must be >= 0, got "
+            f"{resolved.get('delivery.effective_after_days')}"
+        )
+    if wrong:
+        raise ConfigError("; ".join(wrong))
 
 
 def check_markets(layers: list[Layer]) -> None:

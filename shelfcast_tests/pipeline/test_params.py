@@ -116,6 +116,32 @@ def test_wrong_types_and_values_name_key_value_and_layer(layered, patch, expecte
     assert expected in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ("optimiser.max_price_change=-0.1", "optimiser.max_price_change must be a share >= 0"),
+        ("optimiser.price_ladder=[-1.5,0.1]", "optimiser.price_ladder must be a non-empty list"),
+        ("performance.yoy_decline=25", "performance.yoy_decline must be a share in [0, 1], got 25"),
+        ("elasticity.prior_strength=-1.0", "elasticity.prior_strength must be >= 0, got -1.0"),
+        ("forecast.history_months=36", "forecast.history_months must be 1 … 24"),
+        ("forecast.horizon_days=0", "forecast.horizon_days must be >= 1, got 0"),
+        ("delivery.effective_after_days=-2", "delivery.effective_after_days must be >= 0"),
+    ],
+)
+def test_values_out_of_range_are_refused_before_any_step(layered, patch, expected):
+    with pytest.raises(ConfigError) as error:
+        params(layered, patches=[patch]).resolve("US", "2024-03")
+    assert expected in str(error.value)
+
+
+def test_every_value_out_of_range_is_named_at_once(layered):
+    patches = ["optimiser.min_margin=1.5", "forecast.backtest_folds=-1"]
+    with pytest.raises(ConfigError) as error:
+        params(layered, patches=patches).resolve("US", "2024-03")
+    assert "optimiser.min_margin must be a share below 1, got 1.5" in str(error.value)
+    assert "forecast.backtest_folds must be >= 0, got -1" in str(error.value)
+
+
 def test_malformed_yaml_in_an_overlay_names_file_and_line(layered):
     (layered["remote"] / "market=US.yaml").write_text("optimiser:\n  max_changes: [3\n")
     with pytest.raises(ConfigError, match=r"market=US.yaml line 3"):

@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 
+from shelfcast.pipeline.jobs import MONTHLY_PRICING, partition_tags
+from shelfcast.pipeline.partitions import partition_key
 from shelfcast.pipeline.runner import run_partitions
+from shelfcast.platform.config import ConfigError
 
 
 def partition_files(workspace, asset: str) -> list[str]:
@@ -63,15 +66,35 @@ def test_an_infeasible_problem_fails_with_the_conflict_named_and_nothing_is_expo
     assert not (workspace.outbox / "market=US" / "month=2024-03").exists()
 
 
-@pytest.mark.slow
-def test_a_bad_optimiser_parameter_fails_naming_the_key(workspace):
-    outcome = run_partitions(["US"], ["2024-03"], ["optimiser.discount_budget=-5.0"])[0]
-    assert not outcome.success
-    assert outcome.error == (
-        "price_recommendations: parameters: optimiser.discount_budget must be an amount >= 0, "
-        "got -5.0"
+def test_a_bad_optimiser_parameter_stops_the_run_before_any_step(workspace):
+    with pytest.raises(ConfigError) as raised:
+        run_partitions(["US"], ["2024-03"], ["optimiser.discount_budget=-5.0"])
+    assert str(raised.value) == "optimiser.discount_budget must be an amount >= 0, got -5.0"
+    assert workspace.lake_files() == []
+
+
+def test_a_bad_parameter_in_a_dagster_run_fails_the_first_steps_and_writes_nothing(workspace):
+    # The UI and `dagster job execute` start runs without the CLI's check: the steps' own
+    # parameter resolution refuses the value before any of them stores an output.
+    from shelfcast.definitions import defs
+
+    result = defs.resolve_job_def(MONTHLY_PRICING).execute_in_process(
+        instance=DagsterInstance.ephemeral(),
+        partition_key=str(partition_key("US", "2024-03")),
+        tags=partition_tags("US", "2024-03"),
+        run_config={"resources": {"params": {"config": {"patches": ["elasticity.max=0.5"]}}}},
+        raise_on_error=False,
     )
-    assert partition_files(workspace, "partner_export") == []
+    assert not result.success
+    failures = [
+        event.step_failure_data.user_failure_data.description
+        for event in result.all_events
+        if event.is_step_failure
+    ]
+    assert failures and all(
+        "parameters: elasticity.min <= elasticity.max <= 0 must hold" in text for text in failures
+    )
+    assert workspace.lake_files() == []
 
 
 @pytest.mark.slow
