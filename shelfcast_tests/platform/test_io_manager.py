@@ -60,6 +60,13 @@ def run(tmp_path: Path, selection, instance=None):
     )
 
 
+def first_failure(result) -> str:
+    """The failed run's first step failure, as the user reads it."""
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    return failure.step_failure_data.user_failure_data.description
+
+
 def test_each_partition_is_one_parquet_object_at_a_hive_style_key(tmp_path: Path):
     assert run(tmp_path, [numbers, doubled]).success
     stored = sorted(
@@ -80,9 +87,7 @@ def test_an_input_that_breaks_its_contract_fails_the_downstream_load(tmp_path: P
     stored = tmp_path / "lake/numbers/market=US/month=2024-03.parquet"
     pd.DataFrame({"n": [1, -5]}).to_parquet(stored)  # drifted upstream data
     result = run(tmp_path, [numbers.to_source_asset(), doubled], instance)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    description = failure.step_failure_data.user_failure_data.description
+    description = first_failure(result)
     assert "numbers loaded from" in description and "market=US/month=2024-03" in description
     assert "column 'n' fails check greater_than_or_equal_to(0)" in description
 
@@ -92,8 +97,7 @@ def test_an_object_that_is_not_parquet_fails_with_asset_and_path(tmp_path: Path)
     assert run(tmp_path, [numbers, doubled], instance).success
     (tmp_path / "lake/numbers/market=US/month=2024-03.parquet").write_bytes(b"not parquet")
     result = run(tmp_path, [numbers.to_source_asset(), doubled], instance)
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    description = failure.step_failure_data.user_failure_data.description
+    description = first_failure(result)
     assert "numbers at" in description and "is not a readable Parquet file" in description
 
 
@@ -193,9 +197,7 @@ def test_a_window_is_validated_once_and_each_partition_gets_its_own_coerced_rows
 def test_a_bad_month_in_a_window_fails_naming_that_month(tmp_path: Path):
     store_months(tmp_path, {"2024-01": [1, 2], "2024-02": [3, -1], "2024-03": [4]})
     result = run_window(tmp_path)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    description = failure.step_failure_data.user_failure_data.description
+    description = first_failure(result)
     assert "monthly loaded from" in description and "market=US/month=2024-02" in description
     assert "column 'n' fails check greater_than_or_equal_to(0): 1 failing value(s)" in description
 
