@@ -130,16 +130,21 @@ def test_duckdb_reads_the_lake_on_s3_directly_with_the_partition_columns(in_proc
 def test_steps_in_separate_processes_sharing_only_s3_give_the_same_outputs(
     in_process_run, tmp_path
 ):
-    """`dagster job execute` with the multiprocess executor, from an empty working directory,
-    with a fresh DAGSTER_HOME and the landing zone, lake and outbox on S3 only."""
+    """`dagster job execute` with the multiprocess executor, with a fresh DAGSTER_HOME and the
+    landing zone, lake and outbox on S3 only; every Python process it starts (the orchestrator
+    and each step) moves at start-up into an empty working directory of its own."""
     reference = in_process_run
     space = S3Workspace(reference.server, reference.bucket, prefix="multiprocess")
-    home, cwd = tmp_path / "dagster_home", tmp_path / "empty_cwd"
-    home.mkdir()
-    cwd.mkdir()
+    home, cwd, own_cwds = tmp_path / "dagster_home", tmp_path / "empty_cwd", tmp_path / "cwds"
+    for folder in (home, cwd, own_cwds, tmp_path / "startup"):
+        folder.mkdir()
     shutil.copy(Path(__file__).parents[2] / "configs/dagster/local.yaml", home / "dagster.yaml")
+    (tmp_path / "startup" / "sitecustomize.py").write_text(
+        "import os, tempfile\n"
+        f"os.chdir(tempfile.mkdtemp(prefix=f'{{os.getpid()}}-', dir={str(own_cwds)!r}))\n"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHELFCAST_", "AWS_"))}
-    env |= space.env() | {"DAGSTER_HOME": str(home)}
+    env |= space.env() | {"DAGSTER_HOME": str(home), "PYTHONPATH": str(tmp_path / "startup")}
     env["SHELFCAST_LANDING"] = reference.url("landing")  # the same drops, read-only
     # The sales history the runner loaded before its runs, copied object by object on the
     # server: `dagster job execute` runs only the partition itself.
@@ -185,8 +190,11 @@ def test_steps_in_separate_processes_sharing_only_s3_give_the_same_outputs(
     assert set(step_pids) >= set(ASSETS)
     assert len(set(step_pids.values())) == len(step_pids)
     assert not set(step_pids.values()) & orchestrator
-    # Nothing was left on a local disk: the working directory is empty, the home holds no data.
-    assert list(cwd.iterdir()) == []
+    # Each step ran in a working directory of its own, and nothing was left on a local disk: every
+    # working directory is empty, the home holds no data.
+    cwd_of_pid = {int(folder.name.split("-")[0]): folder for folder in own_cwds.iterdir()}
+    assert set(step_pids.values()) <= set(cwd_of_pid)
+    assert [folder for folder in [cwd, *cwd_of_pid.values()] if any(folder.iterdir())] == []
     assert not [p for p in home.rglob("*") if p.suffix in (".parquet", ".json", ".pkl")]
 
     assert {f"{asset}/market=US/month={MONTH}.parquet" for asset in ASSETS} <= set(
