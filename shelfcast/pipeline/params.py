@@ -8,6 +8,7 @@ against the defaults, a few keys against their allowed values, and no layer may 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -150,6 +151,8 @@ def check_ranges(resolved: ResolvedConfig) -> None:
         check_settings(elasticity["min"], elasticity["max"], elasticity["prior_strength"])
     except ElasticityConfigError as error:
         wrong.append(str(error))
+    if not math.isfinite(elasticity["prior"]):
+        wrong.append(f"elasticity.prior must be a finite number, got {elasticity['prior']}")
     if not 1 <= forecast["history_months"] <= HISTORY_WINDOW_MONTHS:
         wrong.append(
             f"forecast.history_months must be 1 … {HISTORY_WINDOW_MONTHS} (the months the "

@@ -125,7 +125,8 @@ class ParquetIOManager(UPathIOManager):
         declares ``rows_checked_alone`` (every check looks at one row at a time, or at uniqueness
         across rows): then the window passing as one frame means every partition passes. If
         the window fails, each partition is validated alone so the message names the one at
-        fault.
+        fault. Frames whose columns or dtypes differ are never concatenated (pandas would fill
+        a missing column with NaN, which coercion could turn into values): each is validated alone.
         """
         keys = context.asset_partition_keys
         contract = self._contracts.get(context.asset_key.to_user_string())
@@ -139,9 +140,11 @@ class ParquetIOManager(UPathIOManager):
                 frames[key] = frame
         if not frames:
             return frames
-        try:
-            window = contract.validate(pd.concat(frames.values(), ignore_index=True), lazy=True)
-        except pa_errors.SchemaErrors:
+        window = None
+        if _same_columns_and_dtypes(list(frames.values())):
+            with contextlib.suppress(pa_errors.SchemaErrors):
+                window = contract.validate(pd.concat(frames.values(), ignore_index=True), lazy=True)
+        if window is None:
             return {
                 key: self._validated(context, frame, paths[key]) for key, frame in frames.items()
             }
@@ -190,6 +193,11 @@ class ParquetIOManager(UPathIOManager):
 
     def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict:
         return {"dagster/row_count": MetadataValue.int(len(obj))}
+
+
+def _same_columns_and_dtypes(frames: list[pd.DataFrame]) -> bool:
+    first = frames[0].dtypes
+    return all(frame.dtypes.equals(first) for frame in frames[1:])
 
 
 def rows_checked_alone(contract: type[pa.DataFrameModel] | None) -> bool:

@@ -52,6 +52,8 @@ class MultipartWriter(io.RawIOBase):
         return self._position
 
     def write(self, data) -> int:
+        if self.failure is not None:  # pyarrow still writes its footer after a failed write
+            raise self.failure
         view = memoryview(data).cast("B")
         self._buffer += view
         self._position += len(view)
@@ -69,6 +71,8 @@ class MultipartWriter(io.RawIOBase):
     # -- outcome -----------------------------------------------------------------------------
     def complete(self) -> int:
         """Publish the object; returns its size in bytes. Raises what the store raised."""
+        if self.failure is not None:  # never publish what is left after a failed write
+            raise self.failure
         if self._upload_id is None:
             self._call("put_object", Body=bytes(self._buffer))
         else:

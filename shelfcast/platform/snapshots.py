@@ -10,6 +10,7 @@ partition can be replayed with exactly its parameters.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,14 @@ from collections.abc import Callable
 from upath import UPath
 
 from shelfcast.platform.config import ConfigError, ResolvedConfig
-from shelfcast.platform.storage import is_local, object_store_errors, write_bytes_atomic
+from shelfcast.platform.storage import (
+    endpoint_of,
+    is_local,
+    object_store_errors,
+    write_bytes_atomic,
+)
+
+log = logging.getLogger(__name__)
 
 
 def run_snapshot_path(base: UPath, run_id: str, partition: list[str]) -> UPath:
@@ -61,8 +69,9 @@ def create_exclusive(path: UPath, data: bytes) -> bool:
 
     Of two steps starting together exactly one wins. Local files use a hard link, which fails if
     the target exists. S3 gets a conditional PUT (``If-None-Match: *``), which the store refuses
-    when the key exists (AWS S3, MinIO and SeaweedFS honour it). Other object stores get a
-    check-then-put: two resolutions racing within milliseconds may both write, the later winning.
+    when the key exists (AWS S3, MinIO and SeaweedFS honour it). Other object stores, and an S3
+    server that refuses the condition (HTTP 400 or 501, logged), get a check-then-put: two
+    resolutions racing within milliseconds may both write, the later winning.
     """
     if is_local(path):
         target = path.path
@@ -81,26 +90,34 @@ def create_exclusive(path: UPath, data: bytes) -> bool:
         try:
             path.fs.pipe_file(path.path, data, mode="create")
             return True
-        except OSError as error:
-            if _key_exists_refusal(error):
+        except Exception as error:  # noqa: BLE001 - sorted below, the rest reported as the store's
+            status = _refusal_status(error)
+            if status == 412:  # the key exists
                 return False
-            with object_store_errors(path, "save parameters at"):
-                raise
+            if status not in (400, 501):  # 400/501: a store without conditional writes
+                with object_store_errors(path, "save parameters at"):
+                    raise
+            log.warning(
+                "%s refused a conditional PUT (HTTP %s): freezing parameters by check-then-put",
+                endpoint_of(path),
+                status,
+            )
     if _exists(path):
         return False
     write_bytes_atomic(path, data)
     return True
 
 
-def _key_exists_refusal(error: OSError) -> bool:
-    """The store refused a conditional PUT because the key exists (HTTP 412)."""
+def _refusal_status(error: Exception) -> int | None:
+    """The HTTP status with which the store refused a PUT, if it answered at all."""
     if isinstance(error, FileExistsError):
-        return True
-    response = getattr(error.__cause__, "response", None) or {}
-    return (
-        response.get("Error", {}).get("Code") == "PreconditionFailed"
-        or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
-    )
+        return 412
+    response = getattr(error.__cause__, "response", None) or getattr(error, "response", None)
+    if not response:
+        return None
+    if response.get("Error", {}).get("Code") == "PreconditionFailed":
+        return 412
+    return response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
 def _exists(path: UPath) -> bool:

@@ -69,20 +69,32 @@ def atomic_writer(path: UPath) -> Iterator[BinaryIO]:
     if path.protocol not in ("s3", "s3a"):
         buffer = io.BytesIO()
         yield buffer
-        with object_store_errors(path, "write"):
+        with object_store_errors(path, "write", missing_is_error=True):
             path.fs.pipe_file(path.path, buffer.getvalue())
         return
     writer = MultipartWriter(path.fs, path.path)
     try:
         yield writer
-        with object_store_errors(path, "write"):
+        with object_store_errors(path, "write", missing_is_error=True):
             writer.complete()
-    except BaseException:
+    except BaseException as error:
         writer.abort()
-        if writer.failure is not None:  # the store failed under the caller's write(): say so
-            with object_store_errors(path, "write"):
+        if writer.failure is not None and _caused_by(error, writer.failure):
+            # The store failed under the caller's write(): report it as the store's failure.
+            with object_store_errors(path, "write", missing_is_error=True):
                 raise writer.failure from None
         raise
+
+
+def _caused_by(error: BaseException, cause: BaseException) -> bool:
+    """``error`` is ``cause``, or was raised while handling it or because of it."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if error is cause:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 @contextlib.contextmanager
@@ -152,11 +164,12 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 @contextlib.contextmanager
-def object_store_errors(path: UPath, action: str) -> Iterator[None]:
+def object_store_errors(path: UPath, action: str, missing_is_error: bool = False) -> Iterator[None]:
     """Turn what the store raises into one StorageError naming endpoint and bucket.
 
-    A missing object stays a FileNotFoundError (callers treat it as "not materialized yet");
-    a missing bucket is a StorageError, so it is never mistaken for a missing partition.
+    A missing object stays a FileNotFoundError (callers treat it as "not materialized yet")
+    unless ``missing_is_error`` (a write: nothing should be missing); a missing bucket is a
+    StorageError, so it is never mistaken for a missing partition.
     """
     if is_local(path):
         yield
@@ -168,6 +181,10 @@ def object_store_errors(path: UPath, action: str) -> Iterator[None]:
     except (FileNotFoundError, NotADirectoryError):
         if not _bucket_exists(path):
             raise StorageError(_message(path, action, "the bucket does not exist")) from None
+        if missing_is_error:
+            raise StorageError(
+                _message(path, action, "the store lost the upload (aborted from outside?)")
+            ) from None
         raise
     except Exception as error:  # noqa: BLE001 - everything the store raises is reported alike
         raise StorageError(_message(path, action, _reason(error))) from None

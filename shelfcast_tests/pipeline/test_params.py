@@ -123,6 +123,7 @@ def test_wrong_types_and_values_name_key_value_and_layer(layered, patch, expecte
         ("optimiser.price_ladder=[-1.5,0.1]", "optimiser.price_ladder must be a non-empty list"),
         ("performance.yoy_decline=25", "performance.yoy_decline must be a share in [0, 1], got 25"),
         ("elasticity.prior_strength=-1.0", "elasticity.prior_strength must be >= 0, got -1.0"),
+        ("elasticity.prior=.nan", "elasticity.prior must be a finite number, got nan"),
         ("forecast.history_months=36", "forecast.history_months must be 1 … 24"),
         ("forecast.horizon_days=0", "forecast.horizon_days must be >= 1, got 0"),
         ("delivery.effective_after_days=-2", "delivery.effective_after_days must be >= 0"),

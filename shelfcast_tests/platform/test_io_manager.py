@@ -122,6 +122,7 @@ class Monthly(pa.DataFrameModel):
 
     month: Series[str]
     n: Series[int] = pa.Field(ge=0)
+    flag: Series[bool]
 
     class Config:
         strict = True
@@ -156,7 +157,7 @@ def store_months(tmp_path: Path, rows: dict[str, list]) -> None:
     for month, values in rows.items():
         folder = tmp_path / "lake" / "monthly" / "market=US"
         folder.mkdir(parents=True, exist_ok=True)
-        frame = pd.DataFrame({"month": month, "n": [float(v) for v in values]})
+        frame = pd.DataFrame({"month": month, "n": [float(v) for v in values], "flag": False})
         frame.to_parquet(folder / f"month={month}.parquet")
 
 
@@ -217,3 +218,12 @@ def test_missing_months_of_a_window_are_skipped_when_the_input_allows_it(tmp_pat
     store_months(tmp_path, {"2024-01": [1], "2024-03": [2]})
     assert run_window(tmp_path).success
     assert sorted(summary(tmp_path)["months"]) == ["2024-01", "2024-03"]
+
+
+def test_a_month_missing_a_column_fails_even_where_the_window_could_fill_it(tmp_path: Path):
+    # Concatenated, the gap would be NaN, which the contract's bool coercion turns into True.
+    store_months(tmp_path, {"2024-01": [1], "2024-02": [2], "2024-03": [3]})
+    stored = tmp_path / "lake/monthly/market=US/month=2024-02.parquet"
+    pd.read_parquet(stored).drop(columns="flag").to_parquet(stored)
+    description = first_failure(run_window(tmp_path))
+    assert "market=US/month=2024-02" in description and "missing column flag" in description

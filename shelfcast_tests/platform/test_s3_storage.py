@@ -168,3 +168,28 @@ def test_of_steps_freezing_a_run_snapshot_together_exactly_one_writes_it(s3_env,
     assert won.count(True) == 1
     assert path.fs.cat_file(path.path) == contenders[won.index(True)]
     assert create_exclusive(path, b"later") is False
+
+
+def test_a_store_without_conditional_writes_still_gets_the_snapshot_once(
+    s3_env, monkeypatch, caplog
+):
+    import botocore.exceptions
+    from s3fs.errors import translate_boto_error
+
+    path = as_upath(f"s3://{s3_env}/lake/_runs/run-2/params/US/2024-03.json")
+    refusal = botocore.exceptions.ClientError(
+        {"Error": {"Code": "NotImplemented"}, "ResponseMetadata": {"HTTPStatusCode": 501}},
+        "PutObject",
+    )
+    real_pipe = path.fs.pipe_file
+
+    def pipe_file(target, data, mode="overwrite", **kwargs):
+        if mode == "create":  # what an S3 server without If-None-Match answers, as s3fs raises it
+            raise translate_boto_error(refusal)
+        return real_pipe(target, data, mode=mode, **kwargs)
+
+    monkeypatch.setattr(path.fs, "pipe_file", pipe_file)
+    assert create_exclusive(path, b"first") is True
+    assert create_exclusive(path, b"second") is False
+    assert path.fs.cat_file(path.path) == b"first"
+    assert "refused a conditional PUT (HTTP 501)" in caplog.text
