@@ -123,10 +123,10 @@ def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outc
     )
     outcomes = []
     for market in dict.fromkeys(m for m, _, _ in targets):
-        last = max(mo for m, mo, _ in targets if m == market)
-        history = load_sales_history(defs, instance, market, last, console)
-        if history is not None and not history.success:
-            outcomes.append(history)
+        months = sorted({mo for m, mo, _ in targets if m == market})
+        for history in load_sales_history(defs, instance, market, months, console):
+            if not history.success:
+                outcomes.append(history)
     if outcomes:
         return outcomes
     for market, month, settings in targets:
@@ -213,11 +213,35 @@ def missing_history(market: str, month: str) -> list[str]:
     return sorted(missing)
 
 
-def load_sales_history(defs, instance, market: str, month: str, console=None) -> Outcome | None:
-    """Materialize the missing history months of ``market`` in one single-run backfill."""
-    missing = missing_history(market, month)
-    if not missing:
-        return None
+def load_sales_history(
+    defs, instance, market: str, months: list[str], console=None
+) -> list[Outcome]:
+    """Materialize the missing history of every month in ``months``, each stretch of
+    consecutive months in one single-run backfill.
+
+    Every month's own window counts, not just the latest's: a month run beside later ones
+    gets the same history as when it runs alone.
+    """
+    missing = sorted({label for month in months for label in missing_history(market, month)})
+    return [
+        _load_months(defs, instance, market, stretch, console)
+        for stretch in consecutive_stretches(missing)
+    ]
+
+
+def consecutive_stretches(months: list[str]) -> list[list[str]]:
+    """``['2024-01', '2024-02', '2024-05']`` → ``[['2024-01', '2024-02'], ['2024-05']]``."""
+    stretches: list[list[str]] = []
+    for label in sorted(months):
+        previous = stretches[-1][-1] if stretches else None
+        if previous is not None and pd.Period(label, freq="M") - 1 == pd.Period(previous, freq="M"):
+            stretches[-1].append(label)
+        else:
+            stretches.append([label])
+    return stretches
+
+
+def _load_months(defs, instance, market: str, missing: list[str], console) -> Outcome:
     label = f"{market} sales {missing[0]} … {missing[-1]}"
     if console is not None:
         console.print(f"loading sales history {label} …", highlight=False)

@@ -41,8 +41,8 @@ def test_two_markets_two_months_end_to_end(lake_after_runs):
     defaults = versioned_defaults()
 
     # One Parquet object per asset per partition, nothing else in the lake; sales also holds
-    # the history the forecast reads (the 24 months up to 2024-03, loaded in one run).
-    history = [p.strftime("%Y-%m") for p in pd.period_range("2022-04", "2024-03", freq="M")]
+    # the history the forecasts read (the 24 months up to each month run, loaded in one run).
+    history = [p.strftime("%Y-%m") for p in pd.period_range("2022-03", "2024-03", freq="M")]
     expected = sorted(
         [f"{a}/market={m}/month={mo}.parquet" for a in ASSETS[1:] for m in MARKETS for mo in MONTHS]
         + [f"sales/market={m}/month={mo}.parquet" for m in MARKETS for mo in history]
@@ -116,6 +116,18 @@ def assert_flags_meet_their_rules(flagged: pd.DataFrame, rules: dict) -> None:
     for row in flagged.itertuples():
         for reason in row.reasons.split(";"):
             assert conditions[reason](row), (row.product_id, reason)
+
+
+@pytest.mark.slow
+def test_a_month_run_beside_a_later_one_decides_as_when_it_runs_alone(
+    lake_after_runs, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SHELFCAST_STORAGE", str(tmp_path / "alone" / "lake"))
+    monkeypatch.setenv("SHELFCAST_OUTBOX", str(tmp_path / "alone" / "outbox"))
+    assert run_partitions(["US"], ["2024-02"], [])[0].success
+    for asset in ("demand_forecast", "price_recommendations"):
+        alone = pd.read_parquet(tmp_path / f"alone/lake/{asset}/market=US/month=2024-02.parquet")
+        pd.testing.assert_frame_equal(read(lake_after_runs, asset, "US", "2024-02"), alone)
 
 
 @pytest.mark.slow
