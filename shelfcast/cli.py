@@ -181,14 +181,12 @@ def config_show(
 
 def _print_outcomes(outcomes) -> None:
     table = Table(
-        "partition",
-        "status",
-        "products",
-        "underperforming",
-        "price changes",
-        "margin uplift",
-        "seconds",
+        caption="flagged: underperformers; changes: prices moved; uplift: expected margin"
     )
+    table.add_column("partition", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for numeric in ("products", "flagged", "changes", "uplift", "seconds"):
+        table.add_column(numeric, justify="right", no_wrap=True)
     for o in outcomes:
         table.add_row(
             o.partition,
