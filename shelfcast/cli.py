@@ -180,9 +180,7 @@ def config_show(
 
 
 def _print_outcomes(outcomes) -> None:
-    table = Table(
-        caption="flagged: underperformers; changes: prices moved; uplift: expected margin"
-    )
+    table = Table(caption="flagged: underperformers; uplift: expected margin gain")
     table.add_column("partition", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for numeric in ("products", "flagged", "changes", "uplift", "seconds"):
