@@ -58,7 +58,7 @@ def data_generate(
     """Write deterministic demo drops for every market and month to the landing zone."""
     from shelfcast.core.demo_data import GeneratorSpec, generate
     from shelfcast.platform.landing import write_drop
-    from shelfcast.platform.storage import as_upath
+    from shelfcast.platform.storage import StorageError, as_upath
 
     if file_format not in ("parquet", "csv"):
         raise _fail(f"--format {file_format!r}: use parquet or csv")
@@ -74,7 +74,10 @@ def data_generate(
         for drop in generate(spec):
             for dataset, frame in (("sales", drop.sales), ("products", drop.products)):
                 folder = root / dataset / f"market={drop.market}" / f"month={drop.month}"
-                write_drop(folder, dataset, frame, file_format)
+                try:
+                    write_drop(folder, dataset, frame, file_format)
+                except StorageError as error:
+                    raise _fail(f"{error} ({drops} market-month drops written before)") from None
             drops += 1
             status.update(f"generating drops: {drop.market} {drop.month}")
     console.print(f"wrote {drops} market-month drops ({file_format}) to {root}")
@@ -132,11 +135,17 @@ def demo(
 ) -> None:
     """Generate the demo data if absent, run the pipeline on a few partitions, summarise."""
     from shelfcast.platform.landing import drop_files
-    from shelfcast.platform.storage import as_upath
+    from shelfcast.platform.storage import StorageError, as_upath
 
     landing = as_upath(locations.landing_url())
     market_list, month_list = markets.split(","), months.split(",")
-    if not drop_files(landing / "sales" / f"market={market_list[0]}" / f"month={month_list[-1]}"):
+    try:
+        drops = drop_files(
+            landing / "sales" / f"market={market_list[0]}" / f"month={month_list[-1]}"
+        )
+    except StorageError as error:
+        raise _fail(str(error)) from None
+    if not drops:
         data_generate(
             landing=None,
             file_format="parquet",

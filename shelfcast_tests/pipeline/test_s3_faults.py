@@ -68,19 +68,24 @@ def test_with_the_server_stopped_a_run_fails_clearly_and_a_rerun_succeeds(s3_wor
 
 
 @pytest.mark.slow
-def test_shelfcast_run_with_the_server_stopped_prints_one_message_and_no_traceback(s3_workspace):
+def test_the_cli_with_the_server_stopped_prints_one_message_and_no_traceback(s3_workspace):
     # `shelfcast run` lists the landing zone for the sales history before any Dagster run.
     space = s3_workspace
     space.server.stop()
     try:
-        result = CliRunner().invoke(app, ["run", "--market", "US", "--month", "2024-03"])
+        results = [
+            CliRunner().invoke(app, ["run", "--market", "US", "--month", "2024-03"]),
+            CliRunner().invoke(app, ["data", "generate", "--markets", "US"]),
+            CliRunner().invoke(app, ["demo", "--markets", "US", "--months", "2024-03"]),
+        ]
     finally:
         space.server.start()
-    assert result.exit_code == 1
-    assert "the object store is unreachable" in result.output
-    assert_names_store_not_secret(result.output, space.server, space.bucket)
-    assert isinstance(result.exception, SystemExit)  # typer's exit, not an uncaught error
-    assert "Traceback" not in result.output
+    for result in results:
+        assert result.exit_code == 1, result.output
+        assert "the object store is unreachable" in result.output
+        assert_names_store_not_secret(result.output, space.server, space.bucket)
+        assert isinstance(result.exception, SystemExit)  # typer's exit, not an uncaught error
+        assert "Traceback" not in result.output
     assert space.lake_keys() == {}
 
 
