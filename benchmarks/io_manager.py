@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROWS = 2_000_000
-REPETITIONS = 15  # timed; one full-size warm-up round before them counts for memory only
+REPETITIONS = 25  # timed; one full-size warm-up round before them counts for memory only
 SEED = 20240301
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "io_manager.json"
