@@ -40,7 +40,7 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 
 ## bench: run the benchmarks and record their results under benchmarks/results
 bench: $(VENV)/.installed-bench
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check shelfcast shelfcast_tests benchmarks

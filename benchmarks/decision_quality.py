@@ -39,6 +39,8 @@ import scipy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _sections import write_section  # noqa: E402
+
 from shelfcast.core.cleaning import clean_products, clean_sales  # noqa: E402
 from shelfcast.core.demo_data import GeneratorSpec, expected_units, generate  # noqa: E402
 from shelfcast.core.elasticity import estimate_elasticity  # noqa: E402
@@ -75,7 +77,7 @@ def decide(drops: dict, market: str, month: str, config) -> dict:
     started = time.perf_counter()
     products = drops[month][1]
     perf = config.get("performance")
-    rules = PerformanceParams(**{**perf, "rules": tuple(perf["rules"])})
+    rules = PerformanceParams(**perf)
     performance = assess_performance(window(drops, month, 13), products, month, rules)
     flagged = performance.loc[performance["is_underperforming"], "product_id"]
     fc = config.get("forecast")
@@ -99,7 +101,7 @@ def decide(drops: dict, market: str, month: str, config) -> dict:
         .rename(columns={"price": "current_price"})
     )
     opt = config.get("optimiser")
-    params = OptimiserParams(**{**opt, "price_ladder": tuple(opt["price_ladder"])})
+    params = OptimiserParams(**opt)
     recs, report = optimise_prices(items, params)
     return {
         "recs": recs,
@@ -236,24 +238,6 @@ def table(results: dict) -> str:
             "(target: all). Raw numbers: `benchmarks/results/decision_quality.json`.",
         ]
     )
-
-
-def write_section(name: str, text: str) -> None:
-    """Replace this benchmark's section of benchmarks/README.md, leaving the others alone."""
-    readme = ROOT / "benchmarks" / "README.md"
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    current = (
-        readme.read_text()
-        if readme.exists()
-        else "# Benchmarks\n\nEach section is written by its script.\n"
-    )
-    block = f"{start}\n{text}\n{end}"
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        current = before + block + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    readme.write_text(current)
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _sections import write_section
 
 HERE = Path(__file__).resolve().parent
 SEASON, HORIZON = 12, 18
@@ -99,20 +99,6 @@ def _version(package: str) -> str:
         return version(package)
     except Exception:
         return "not installed"
-
-
-def write_section(name: str, markdown: str) -> None:
-    """Replace this benchmark's section of benchmarks/README.md (between its own markers)."""
-    readme = HERE / "README.md"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    block = f"<!-- {name} -->\n{markdown.strip()}\n<!-- /{name} -->"
-    pattern = re.compile(rf"<!-- {name} -->.*?<!-- /{name} -->", re.DOTALL)
-    text = (
-        pattern.sub(lambda _: block, text)
-        if pattern.search(text)
-        else f"{text.rstrip()}\n\n{block}\n"
-    )
-    readme.write_text(text)
 
 
 def markdown_table(rows: list[dict], columns: dict[str, tuple[str, str]]) -> str:

@@ -23,12 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _sections import write_section
+
 ROWS = 2_000_000
 REPETITIONS = 25  # timed; one full-size warm-up round before them counts for memory only
 SEED = 20240301
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "io_manager.json"
-README = HERE / "README.md"
 VARIANTS = {
     "shelfcast": "shelfcast ParquetIOManager",
     "shelfcast_validated": "shelfcast ParquetIOManager, contract validated on load",
@@ -361,23 +362,13 @@ def markdown_tables(report: dict) -> str:
 
 
 def write_readme_section(report: dict) -> None:
-    """Replace this script's section of benchmarks/README.md (between its markers)."""
-    start, end = "<!-- io_manager -->", "<!-- /io_manager -->"
-    text = (
-        README.read_text()
-        if README.exists()
-        else "# Benchmarks\n\nEach section is written by its script.\n"
-    )
-    if start not in text:
-        text = f"{text.rstrip()}\n\n{start}\n{end}\n"
-    before, _, rest = text.partition(start)
-    _, _, after = rest.partition(end)
+    """This script's section of benchmarks/README.md, from a report."""
     load = report["load_average_before_after"]
     missed = [name for name, ok in report["targets_met"].items() if not ok]
     body = f"""## IO manager: shelfcast Parquet vs dagster-aws pickle vs raw pyarrow, on one S3 server
 
 `python benchmarks/io_manager.py` on {report["machine"]}; load average {load[0]} before and \
-{load[1]} after (the machine was shared with other work). {report["rows"]:,} rows × \
+{load[1]} after. {report["rows"]:,} rows × \
 {report["columns"]} columns of sales-like data (two int64, two float64, a category, dates; \
 {report["frame_bytes"] / 2**20:.0f} MiB in memory), each variant in its own process against the \
 same {report["server"]}: medians of {report["repetitions"]} write-then-read rounds after one \
@@ -407,7 +398,7 @@ and unpickling an object from a bucket runs code. With other processes competing
 cores, the ratios move by a few tenths from run to run. Validating the contract on load is the \
 price of catching drift at the boundary: the second row.
 """
-    README.write_text(f"{before}{start}\n{body}{end}{after}")
+    write_section("io_manager", body)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _sections import write_section  # noqa: E402
+
 from shelfcast.core.optimiser import OptimiserParams, candidate_prices, optimise_prices  # noqa: E402
 from shelfcast.core.optimiser_check import check_recommendations  # noqa: E402
 
@@ -278,24 +280,6 @@ def table(results: dict) -> str:
             "Raw numbers: `benchmarks/results/optimiser.json`.",
         ]
     )
-
-
-def write_section(name: str, text: str) -> None:
-    """Replace this benchmark's section of benchmarks/README.md, leaving the others alone."""
-    readme = ROOT / "benchmarks" / "README.md"
-    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    current = (
-        readme.read_text()
-        if readme.exists()
-        else "# Benchmarks\n\nEach section is written by its script.\n"
-    )
-    block = f"{start}\n{text}\n{end}"
-    if start in current and end in current:
-        before, rest = current.split(start, 1)
-        current = before + block + rest.split(end, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    readme.write_text(current)
 
 
 def main() -> None:

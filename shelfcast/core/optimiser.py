@@ -21,7 +21,10 @@ import numpy as np
 import pandas as pd
 
 from shelfcast.core import optimiser_solver
-from shelfcast.core.optimiser_check import check_recommendations  # noqa: F401  (public API)
+from shelfcast.core.optimiser_check import (  # noqa: F401  (public API)
+    RESULT_COLUMNS,
+    check_recommendations,
+)
 
 ITEM_COLUMNS = [
     "product_id",
@@ -31,23 +34,6 @@ ITEM_COLUMNS = [
     "baseline_units",
     "elasticity",
     "stock_on_hand",
-]
-RESULT_COLUMNS = [
-    "product_id",
-    "category",
-    "unit_cost",
-    "current_price",
-    "recommended_price",
-    "price_change",
-    "is_change",
-    "elasticity",
-    "baseline_units",
-    "stock_on_hand",
-    "expected_units",
-    "expected_revenue",
-    "expected_margin",
-    "baseline_margin",
-    "discount_cost",
 ]
 _EPS = 1e-9  # tolerance of the constraint tests while generating candidates
 

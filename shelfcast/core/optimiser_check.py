@@ -12,7 +12,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-CHECKED_COLUMNS = [
+# The columns of a price plan: what optimise_prices returns and this check reads.
+RESULT_COLUMNS = [
     "product_id",
     "category",
     "unit_cost",
@@ -44,7 +45,7 @@ def check_recommendations(
     the revenue, margin, discount and baseline margin that follow; elasticity ≤ 0; the discount
     budget and the number of changes over the whole frame.
     """
-    missing = sorted(set(CHECKED_COLUMNS) - set(recs.columns))
+    missing = sorted(set(RESULT_COLUMNS) - set(recs.columns))
     if missing:
         return [f"missing column(s): {', '.join(missing)}"]
     out: list[str] = []
@@ -59,7 +60,7 @@ def check_recommendations(
         if extra := sorted(set(ids) - wanted):
             out.append(f"recommendation(s) for product(s) not asked for: {_few(extra)}")
 
-    numeric = [c for c in CHECKED_COLUMNS if c not in ("product_id", "category", "is_change")]
+    numeric = [c for c in RESULT_COLUMNS if c not in ("product_id", "category", "is_change")]
     values = recs[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
     unusable = values.isna().any(axis=1).to_numpy() | recs["is_change"].isna().to_numpy()
     for i in np.flatnonzero(unusable):

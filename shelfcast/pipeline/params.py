@@ -140,7 +140,7 @@ def check_ranges(resolved: ResolvedConfig) -> None:
     optimiser, performance = resolved.get("optimiser"), resolved.get("performance")
     elasticity, forecast = resolved.get("elasticity"), resolved.get("forecast")
     try:
-        OptimiserParams(**{**optimiser, "price_ladder": tuple(optimiser["price_ladder"])})
+        OptimiserParams(**optimiser)
     except OptimiserConfigError as error:
         wrong.append(str(error))
     try:

@@ -42,7 +42,7 @@ def product_performance(
     resolved = params_of(context, params)
     settings = resolved.get("performance")
     with user_errors("performance"):
-        rules = PerformanceParams(**{**settings, "rules": tuple(settings["rules"])})
+        rules = PerformanceParams(**settings)
     frame = assess_performance(concat_window(sales_window), products, month, rules)
     frame = validated(frame, ProductPerformanceSchema, "product_performance", context)
     flagged = frame.loc[frame["is_underperforming"]]

@@ -18,7 +18,12 @@ from dagster import (
 )
 
 from shelfcast.core.elasticity import ElasticityConfigError, estimate_elasticity
-from shelfcast.core.optimiser import OptimiserConfigError, OptimiserParams, optimise_prices
+from shelfcast.core.optimiser import (
+    ITEM_COLUMNS,
+    OptimiserConfigError,
+    OptimiserParams,
+    optimise_prices,
+)
 from shelfcast.core.optimiser_check import check_recommendations
 from shelfcast.pipeline.common import (
     concat_window,
@@ -40,21 +45,11 @@ from shelfcast.pipeline.partitions import (
 from shelfcast.pipeline.resources import PipelineParams
 from shelfcast.schemas import PriceRecommendationsSchema
 
-ITEM_COLUMNS = [
-    "product_id",
-    "category",
-    "current_price",
-    "unit_cost",
-    "baseline_units",
-    "elasticity",
-    "stock_on_hand",
-]
-
 
 def optimiser_params(settings: dict) -> OptimiserParams:
     """The optimiser section as OptimiserParams; a bad value fails the step naming its key."""
     try:
-        return OptimiserParams(**{**settings, "price_ladder": tuple(settings["price_ladder"])})
+        return OptimiserParams(**settings)
     except OptimiserConfigError as error:
         raise Failure(description=f"parameters: {error}", allow_retries=False) from None
 
