@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: demo test dev bench lint clean
+.PHONY: demo test test-fast dev bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+## test-fast: unit, platform and single-asset tests; no S3 server, UI or whole pipelines
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow and not s3 and not ui"
+
 ## dev: the Dagster UI on http://127.0.0.1:3000 with the demo's instance
 dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
@@ -42,9 +46,11 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
 bench: $(VENV)/.installed-bench
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+## lint: ruff (lint and format) and mypy, as CI runs them
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check shelfcast shelfcast_tests benchmarks
 	$(BIN)/ruff format --check shelfcast shelfcast_tests benchmarks
+	$(BIN)/mypy shelfcast
 
 clean:
 	rm -rf data .dagster_home

@@ -45,10 +45,11 @@ from shelfcast.core.cleaning import clean_products, clean_sales  # noqa: E402
 from shelfcast.core.demo_data import GeneratorSpec, expected_units, generate  # noqa: E402
 from shelfcast.core.elasticity import estimate_elasticity  # noqa: E402
 from shelfcast.core.forecast import get_forecaster  # noqa: E402
-from shelfcast.core.optimiser import OptimiserParams, optimise_prices  # noqa: E402
+from shelfcast.core.optimiser import optimise_prices  # noqa: E402
 from shelfcast.core.optimiser_check import check_recommendations  # noqa: E402
-from shelfcast.core.performance import PerformanceParams, assess_performance  # noqa: E402
-from shelfcast.pipeline.params import PipelineParams  # noqa: E402
+from shelfcast.core.performance import assess_performance  # noqa: E402
+from shelfcast.pipeline.params import PipelineParams, RunParams  # noqa: E402
+from shelfcast.pipeline.resources import Locations  # noqa: E402
 
 NAME = "decision_quality"
 NAIVE_MARKDOWN = 0.20
@@ -72,27 +73,16 @@ def window(drops: dict, month: str, months: int) -> pd.DataFrame:
     return pd.concat([drops[str(p)][0] for p in periods if str(p) in drops], ignore_index=True)
 
 
-def decide(drops: dict, market: str, month: str, config) -> dict:
+def decide(drops: dict, market: str, month: str, run: RunParams) -> dict:
     """The pipeline's decision for one partition, step by step through the core functions."""
     started = time.perf_counter()
     products = drops[month][1]
-    perf = config.get("performance")
-    rules = PerformanceParams(**perf)
-    performance = assess_performance(window(drops, month, 13), products, month, rules)
+    performance = assess_performance(window(drops, month, 13), products, month, run.performance)
     flagged = performance.loc[performance["is_underperforming"], "product_id"]
-    fc = config.get("forecast")
-    history = window(drops, month, int(fc["history_months"]))
+    history = window(drops, month, run.forecast.history_months)
     series = history.loc[history["product_id"].isin(flagged), ["product_id", "date", "units"]]
-    forecast = get_forecaster(fc["model"]).fit_predict(series, int(fc["horizon_days"]))
-    el = config.get("elasticity")
-    elasticity = estimate_elasticity(
-        window(drops, month, 24),
-        products,
-        prior=el["prior"],
-        prior_strength=el["prior_strength"],
-        lower=el["min"],
-        upper=el["max"],
-    )
+    forecast = get_forecaster(run.forecast.model).fit_predict(series, run.forecast.horizon_days)
+    elasticity = estimate_elasticity(window(drops, month, 24), products, run.elasticity)
     baseline = forecast.groupby("product_id")["units_forecast"].sum()
     items = (
         products.loc[products["product_id"].isin(flagged)]
@@ -100,8 +90,7 @@ def decide(drops: dict, market: str, month: str, config) -> dict:
         .assign(baseline_units=lambda f: f["product_id"].map(baseline).fillna(0.0))
         .rename(columns={"price": "current_price"})
     )
-    opt = config.get("optimiser")
-    params = OptimiserParams(**opt)
+    params = run.optimiser
     recs, report = optimise_prices(items, params)
     return {
         "recs": recs,
@@ -128,10 +117,10 @@ def true_margin(spec, market: str, month: str, recs: pd.DataFrame, multiplier, d
 
 
 def evaluate(spec: GeneratorSpec, market: str, month: str, drops: dict, patches: list[str]) -> dict:
-    config = PipelineParams(patches=patches).resolve(market, month)
-    decision = decide(drops, market, month, config)
+    run = PipelineParams(patches=patches, locations=Locations()).check(market, month)
+    decision = decide(drops, market, month, run)
     recs, report = decision["recs"], decision["report"]
-    days = int(config.get("forecast.horizon_days"))
+    days = run.forecast.horizon_days
     shelfcast_multiplier = (recs["recommended_price"] / recs["current_price"]).to_numpy()
     plans = {
         "do_nothing": true_margin(spec, market, month, recs, np.ones(len(recs)), days),

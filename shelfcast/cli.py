@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shelfcast import locations
 from shelfcast.partner_api.cli import partner_app
 
 app = typer.Typer(
@@ -34,6 +33,13 @@ Patch = Annotated[
 PatchFile = Annotated[
     str, typer.Option("--patch-file", help="YAML file of patches (path or fsspec URL)")
 ]
+
+
+def _locations():
+    """The deployment's locations, as the code location resolves them."""
+    from shelfcast.definitions import locations
+
+    return locations
 
 
 def _fail(message: str) -> typer.Exit:
@@ -68,7 +74,7 @@ def data_generate(
         first_month=first_month,
         last_month=last_month,
     )
-    root = as_upath(landing or locations.landing_url())
+    root = as_upath(landing or _locations().landing_url())
     drops = 0
     with console.status("generating drops") as status:
         for drop in generate(spec):
@@ -135,9 +141,10 @@ def demo(
 ) -> None:
     """Generate the demo data if absent, run the pipeline on a few partitions, summarise."""
     from shelfcast.platform.landing import drop_files
-    from shelfcast.platform.storage import StorageError, as_upath
+    from shelfcast.platform.storage import StorageError
 
-    landing = as_upath(locations.landing_url())
+    locations = _locations()
+    landing = locations.landing_zone()
     market_list, month_list = markets.split(","), months.split(",")
     try:
         drops = drop_files(

@@ -1,4 +1,11 @@
-"""The Dagster code location of shelfcast."""
+"""The Dagster code location of shelfcast: the assets, and the resources of the deployment.
+
+Locations are resolved here and nowhere else: every resource that touches storage reads them
+from the one ``Locations`` resource, whose empty fields fall back to the environment
+(``SHELFCAST_STORAGE``, ``SHELFCAST_LANDING``, ``SHELFCAST_OUTBOX``, ``SHELFCAST_CONFIG_DIR``,
+``SHELFCAST_CONFIG_URL``) when a run starts. The embedded default keeps them under the project's
+``data/``; production sets S3 URLs in the same variables.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,11 @@ from dagster_aws.s3 import S3Resource
 
 from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
 from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule, sales_history
-from shelfcast.pipeline.resources import LakeIOManager, LandingZone, PipelineParams
+from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.resources import LakeIOManager, LandingZone, Locations
 from shelfcast.pipeline.sensors import landing_drops_sensor
+
+locations = Locations()
 
 defs = Definitions(
     assets=[
@@ -25,9 +35,10 @@ defs = Definitions(
     schedules=[monthly_pricing_schedule],
     sensors=[landing_drops_sensor],
     resources={
-        "io_manager": LakeIOManager(),
-        "landing": LandingZone(),
-        "params": PipelineParams(),
+        "locations": locations,
+        "io_manager": LakeIOManager(locations=locations),
+        "landing": LandingZone(locations=locations),
+        "params": PipelineParams(locations=locations),
         # The landing sensor's S3 client: endpoint and credentials from the standard AWS chain.
         "s3": S3Resource(),
     },

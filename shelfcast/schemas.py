@@ -7,6 +7,7 @@ downstream step loads it, so drift is caught where it enters.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pandas as pd
@@ -216,3 +217,14 @@ class PartnerDeliverySchema(_Contract):
 
     class Config:
         description = "Receipt of the delivery: one row per batch"
+
+
+@functools.cache
+def contract_columns(contract: type[pa.DataFrameModel]) -> tuple[str, ...]:
+    """The columns a contract names, in its order."""
+    return tuple(contract.to_schema().columns)
+
+
+def project(frame: pd.DataFrame, contract: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """The contract's columns of ``frame``, in the contract's order (a missing one fails)."""
+    return frame[list(contract_columns(contract))]

@@ -69,3 +69,14 @@ def workspace(tmp_path: Path, monkeypatch, generated_landing: Path) -> Workspace
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("SHELFCAST_CONFIG_URL", raising=False)
     return space
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Tiers by what a test needs: ``s3`` (the SeaweedFS server), ``ui`` (a Dagster webserver)
+    and ``slow`` (whole pipelines, subprocesses). ``make test-fast`` runs the rest."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"s3_server", "s3_env", "s3_workspace"}:
+            item.add_marker(pytest.mark.s3)
+        if item.path.name == "test_dagster_ui.py":
+            item.add_marker(pytest.mark.ui)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from shelfcast.errors import UserError
+
 SALES_DROP_COLUMNS = ("date", "product_id", "units", "price", "promo")
 PRODUCTS_DROP_COLUMNS = ("product_id", "name", "category", "unit_cost", "price", "stock_on_hand")
 _TRUE = {"true", "1", "yes", "y", "t"}
 
 
-class DropFormatError(ValueError):
+class DropFormatError(UserError, ValueError):
     """A landing drop lacks a column the contract needs."""
 
 

@@ -37,33 +37,47 @@ four demo markets the true mean lies within 2 reported standard errors for 30 of
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from shelfcast.errors import UserError
 
 _MAX_IRLS, _MAX_SWEEPS = 50, 500
 
 
-class ElasticityConfigError(ValueError):
+class ElasticityConfigError(UserError, ValueError):
     """An elasticity parameter is out of range; the message names the key."""
 
 
-def check_settings(lower: float, upper: float, prior_strength: float) -> None:
-    """The ``elasticity`` section's ranges; raises ElasticityConfigError naming the key."""
-    if not lower <= upper <= 0:
-        raise ElasticityConfigError(
-            f"elasticity.min <= elasticity.max <= 0 must hold (lower <= upper <= 0), got [{lower}, {upper}]"
-        )
-    if not prior_strength >= 0:
-        raise ElasticityConfigError(f"elasticity.prior_strength must be >= 0, got {prior_strength}")
+@dataclass(frozen=True)
+class ElasticityParams:
+    """How category elasticities are estimated and bounded (section ``elasticity``)."""
+
+    prior: float  # the value a category shrinks toward when its history says little
+    prior_strength: float  # weight of the prior, in product-weeks of evidence
+    min: float  # estimates are clipped to [min, max], max <= 0
+    max: float
+
+    def __post_init__(self) -> None:
+        wrong = []
+        if not math.isfinite(self.prior):
+            wrong.append(f"elasticity.prior must be a finite number, got {self.prior}")
+        if not self.min <= self.max <= 0:
+            wrong.append(
+                "elasticity.min <= elasticity.max <= 0 must hold (lower <= upper <= 0), "
+                f"got [{self.min}, {self.max}]"
+            )
+        if not 0 <= self.prior_strength < math.inf:
+            wrong.append(f"elasticity.prior_strength must be >= 0, got {self.prior_strength}")
+        if wrong:
+            raise ElasticityConfigError("; ".join(wrong))
 
 
 def estimate_elasticity(
-    sales: pd.DataFrame,
-    products: pd.DataFrame,
-    prior: float,
-    prior_strength: float,
-    lower: float,
-    upper: float,
+    sales: pd.DataFrame, products: pd.DataFrame, params: ElasticityParams
 ) -> pd.DataFrame:
     """One row per product: product_id, category, elasticity (≤ 0), elasticity_se, n_obs,
     price_variation (NaN without sales) and source ("history", or "prior" when the category's
@@ -71,15 +85,16 @@ def estimate_elasticity(
 
     Each category's estimate ``b`` (standard error ``s``, from ``n`` product-weeks) is combined
     with the prior by precision (normal-normal shrinkage). The prior's variance is what
-    ``prior_strength`` product-weeks would pin down: ``tau² = v / prior_strength``, where ``v`` is
+    ``params.prior_strength`` product-weeks would pin down: ``tau² = v / prior_strength``, where ``v`` is
     the variance one product-week leaves (the median of ``s² · n`` over the categories with
     price variation). So a category with typical data gets weight ``≈ n / (n + prior_strength)``
-    and a noisy one less. The result is clipped to [lower, upper]; ``elasticity_se`` is the
+    and a noisy one less. The result is clipped to [min, max]; ``elasticity_se`` is the
     posterior standard deviation (NaN only when no category has any price variation to calibrate
     ``v``). ``n_obs`` is the number of product-weeks behind the category's estimate. Every product
     gets its category's value (see the module docstring for why).
     """
-    check_settings(lower, upper, prior_strength)
+    prior, prior_strength = params.prior, params.prior_strength
+    lower, upper = params.min, params.max
     out = products[["product_id", "category"]].drop_duplicates("product_id").reset_index(drop=True)
     categories = pd.Index(sorted(out["category"].unique()))
     fits = _fit(sales, out, categories)

@@ -41,15 +41,47 @@ import numpy as np
 import pandas as pd
 
 from shelfcast.core.forecast_engine import forecast_matrix
+from shelfcast.errors import UserError
 
 SEASON = 7  # days in the weekly season
+
+
+@dataclass(frozen=True)
+class ForecastParams:
+    """Which model forecasts, over how many days, from how much history (section ``forecast``)."""
+
+    model: str  # a name in FORECASTERS
+    horizon_days: int  # days forecast after the month closes
+    history_months: int  # months of sales history, the partition's month included
+    backtest_folds: int  # rolling-origin folds, each one horizon long
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("model", self.model in FORECASTERS,
+             f"must be one of {', '.join(sorted(FORECASTERS))}, got {self.model!r}"),
+            ("horizon_days", self.horizon_days >= 1, f"must be >= 1, got {self.horizon_days}"),
+            ("history_months", self.history_months >= 1,
+             f"must be >= 1, got {self.history_months}"),
+            ("backtest_folds", self.backtest_folds >= 0,
+             f"must be >= 0, got {self.backtest_folds}"),
+        ]  # fmt: skip
+        wrong = [f"forecast.{key} {message}" for key, ok, message in checks if not ok]
+        if wrong:
+            raise ForecastConfigError("; ".join(wrong))
+
+
+class ForecastConfigError(UserError, ValueError):
+    """A forecast parameter is out of range; the message names the key."""
+
+
 FORECAST_COLUMNS = {"product_id": object, "date": "datetime64[ns]", "units_forecast": float}
 
 
 class Forecaster(Protocol):
     """Forecasts daily units of every product in ``history`` for the days right after it."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def fit_predict(self, history: pd.DataFrame, horizon_days: int) -> pd.DataFrame: ...
 

@@ -25,6 +25,7 @@ from shelfcast.core.optimiser_check import (  # noqa: F401  (public API)
     RESULT_COLUMNS,
     check_recommendations,
 )
+from shelfcast.errors import UserError
 
 ITEM_COLUMNS = [
     "product_id",
@@ -38,11 +39,11 @@ ITEM_COLUMNS = [
 _EPS = 1e-9  # tolerance of the constraint tests while generating candidates
 
 
-class OptimiserConfigError(ValueError):
+class OptimiserConfigError(UserError, ValueError):
     """An optimiser parameter is out of range; the message names the key."""
 
 
-class InfeasibleError(ValueError):
+class InfeasibleError(UserError, ValueError):
     """No price plan meets the constraints. ``conflicts`` names each clash, its products and numbers."""
 
     def __init__(self, conflicts: list[str]):

@@ -10,8 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from shelfcast import locations
-
 partner_app = typer.Typer(
     help="A partner price API to deliver to (demos, tests).", no_args_is_help=True
 )
@@ -41,7 +39,7 @@ def serve(
             highlight=False,
         )
         raise typer.Exit(code=1)
-    path = db or Path(locations.DATA_DIR, "partner", "partner.sqlite3")
+    path = db or Path("data", "partner", "partner.sqlite3")
     path.parent.mkdir(parents=True, exist_ok=True)
     server = PartnerServer(path, token, host=host, port=port, log_requests=not quiet)
     # The token is never printed: only where it is read from.

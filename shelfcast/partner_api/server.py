@@ -98,6 +98,7 @@ class PartnerServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     @property
@@ -228,8 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return Answer(400, {"error": problem}), {}, 0.0
             return store.accept(key, body, payload), {}, faults.take_delay()
         except KeyReused:
-            error = {"error": "this Idempotency-Key was used with a different body"}
-            return Answer(422, error), {}, 0.0
+            reused = {"error": "this Idempotency-Key was used with a different body"}
+            return Answer(422, reused), {}, 0.0
 
     # -- plumbing -----------------------------------------------------------------------------
     def _authorised(self) -> bool:

@@ -40,6 +40,19 @@ def partition_tags(market: str, month: str) -> dict[str, str]:
     }
 
 
+# Dagster's documented run tags of a single-run backfill over a range of partitions.
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_range_tags(market: str, first_month: str, last_month: str) -> dict[str, str]:
+    """Run tags for one run over ``market``'s months ``first_month`` … ``last_month``."""
+    return {
+        RANGE_START_TAG: str(partition_key(market, first_month)),
+        RANGE_END_TAG: str(partition_key(market, last_month)),
+    }
+
+
 @schedule(
     job=monthly_pricing,
     cron_schedule="0 6 2 * *",

@@ -1,20 +1,34 @@
-"""The parameters resource: layered, checked, and frozen once per run.
+"""The parameters of a run: layered, checked, typed once, and frozen once per run.
 
 Layers, lowest precedence first: ``configs/defaults.yaml``; ``configs/markets/<M>.yaml``; remote
-overlays under ``config_url`` (``market=<M>.yaml``, ``month=<YYYY-MM>.yaml``,
+overlays under the deployment's overlay URL (``market=<M>.yaml``, ``month=<YYYY-MM>.yaml``,
 ``market=<M>/month=<YYYY-MM>.yaml``); a patch file; run patches. Every key and type is checked
 against the defaults, a few keys against their allowed values, and no layer may hold a secret.
+
+The merged values become one :class:`RunParams`: a typed, frozen section per stage, each section
+checking its own ranges in its constructor. That object is what the CLI checks before a run,
+what a replayed snapshot is validated into, and what every asset reads: a ``--patch
+optimiser.max_changes=10`` travels from the run config to ``RunParams.optimiser`` (an
+``OptimiserParams``) to ``optimise_prices`` in that one shape.
 """
 
 from __future__ import annotations
 
-import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from shelfcast import locations
+from shelfcast.core.elasticity import ElasticityParams
+from shelfcast.core.forecast import FORECASTERS, ForecastParams
+from shelfcast.core.optimiser import OptimiserParams
+from shelfcast.core.performance import RULES, PerformanceParams
+from shelfcast.errors import UserError
+from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, MARKETS
+from shelfcast.pipeline.resources import Locations
 from shelfcast.platform.config import (
     ConfigError,
     Layer,
@@ -26,21 +40,73 @@ from shelfcast.platform.config import (
     patch_layer,
     read_layer,
 )
+from shelfcast.platform.delivery import DELIVERY_KINDS, DeliveryParams
 from shelfcast.platform.snapshots import frozen_for_run, load_snapshot
-from shelfcast.platform.storage import as_upath
+
+# Parameters that only take one of a few values: checked with the layer that set them.
+ALLOWED_VALUES: dict[str, list] = {
+    "forecast.model": sorted(FORECASTERS),
+    "performance.rules": list(RULES),
+    "optimiser.objective": ["margin", "revenue"],
+    "delivery.kind": list(DELIVERY_KINDS),
+}
+# Each section of the configuration and the class that types it.
+SECTIONS: dict[str, type] = {
+    "performance": PerformanceParams,
+    "forecast": ForecastParams,
+    "elasticity": ElasticityParams,
+    "optimiser": OptimiserParams,
+    "delivery": DeliveryParams,
+}
+_DOTTED_KEY = re.compile(r"\b([a-z_]+\.[a-z_]+)\b")
 
 
-def allowed_values() -> dict[str, list]:
-    """Parameters that only take one of a few values."""
-    from shelfcast.core.forecast import FORECASTERS
-    from shelfcast.core.performance import RULES
+@dataclass(frozen=True)
+class RunParams:
+    """Every parameter of one partition's run, typed; ``config`` keeps values and provenance."""
 
-    return {
-        "forecast.model": sorted(FORECASTERS),
-        "performance.rules": list(RULES),
-        "optimiser.objective": ["margin", "revenue"],
-        "delivery.kind": ["outbox", "http"],
-    }
+    market: str
+    month: str
+    currency: str
+    performance: PerformanceParams
+    forecast: ForecastParams
+    elasticity: ElasticityParams
+    optimiser: OptimiserParams
+    delivery: DeliveryParams
+    config: ResolvedConfig
+
+    @classmethod
+    def build(cls, config: ResolvedConfig, market: str, month: str) -> RunParams:
+        """Type every section; every out-of-range value of every section in one ConfigError."""
+        sections: dict[str, Any] = {}
+        wrong: list[str] = []
+        for name, section in SECTIONS.items():
+            try:
+                sections[name] = section(**config.values[name])
+            except (UserError, ValueError) as error:  # each section's own range check
+                wrong += [_with_layer(message, config) for message in str(error).split("; ")]
+        forecast = sections.get("forecast")
+        if forecast is not None and forecast.history_months > HISTORY_WINDOW_MONTHS:
+            wrong.append(
+                f"forecast.history_months must be 1 … {HISTORY_WINDOW_MONTHS} (the months the "
+                f"forecast step loads), got {forecast.history_months}"
+            )
+        if wrong:
+            raise ConfigError("; ".join(wrong))
+        currency = config.values["markets"][market]["currency"]
+        return cls(market=market, month=month, currency=currency, config=config, **sections)
+
+
+def _with_layer(message: str, config: ResolvedConfig) -> str:
+    """``optimiser.max_changes must … (set by --patch)``: of the keys a message names, the
+    layer with the highest precedence, which is where the wrong value most likely came from."""
+    layers = [
+        config.provenance[key] for key in _DOTTED_KEY.findall(message) if key in config.provenance
+    ]
+    if not layers:
+        return message
+    rank = {label: index for index, label in enumerate(config.layers)}
+    return f"{message} (set by {max(layers, key=lambda label: rank.get(label, -1))})"
 
 
 class PipelineParams(ConfigurableResource):
@@ -53,13 +119,7 @@ class PipelineParams(ConfigurableResource):
     replay: str = Field(
         default="", description="Saved parameters (JSON) to run with instead of the layers"
     )
-    config_dir: str = Field(default="", description="Folder of defaults.yaml; empty: the repo's")
-    config_url: str = Field(
-        default="", description="Remote overlays (fsspec URL); empty: $SHELFCAST_CONFIG_URL"
-    )
-    snapshot_url: str = Field(
-        default="", description="Where runs freeze their parameters; empty: the lake"
-    )
+    locations: Locations
     _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -68,11 +128,11 @@ class PipelineParams(ConfigurableResource):
     def layers(self, market: str, month: str) -> tuple[list[Layer], list[str]]:
         """The layers that exist for a partition, and every layer's name in precedence order,
         optional ones that do not exist marked absent."""
-        folder = self.config_dir or locations.config_dir()
+        folder = self.locations.config_folder()
         defaults = read_layer(str(Path(folder, "defaults.yaml")))
         assert defaults is not None
         candidates = [str(Path(folder, "markets", f"{market}.yaml"))]
-        remote = (self.config_url or locations.config_url()).rstrip("/")
+        remote = self.locations.overlays_url()
         if remote:
             candidates += [
                 f"{remote}/market={market}.yaml",
@@ -94,7 +154,7 @@ class PipelineParams(ConfigurableResource):
         return layers, names
 
     def resolve(self, market: str, month: str) -> ResolvedConfig:
-        """The parameters of ``market`` and ``YYYY-MM``, with the layer of every value."""
+        """The merged parameters of ``market`` and ``YYYY-MM``, with the layer of every value."""
         if self.replay:
             if self.patches or self.patch_file:
                 raise ConfigError("a replay runs with its saved parameters: drop the patches")
@@ -106,75 +166,31 @@ class PipelineParams(ConfigurableResource):
         check_markets(layers)
         resolved = merge_layers(layers[0], layers[1:])
         resolved.layers = names
-        check_choices(resolved, allowed_values())
-        check_ranges(resolved)
+        check_choices(resolved, ALLOWED_VALUES)
         return resolved
 
-    def for_run(self, market: str, month: str) -> ResolvedConfig:
-        """The run's frozen parameters: resolved by the first step, read by every other."""
+    def check(self, market: str, month: str) -> RunParams:
+        """The partition's parameters resolved and typed now, outside any run: every error
+        a run would meet at its first step, met before it starts."""
+        return RunParams.build(self.resolve(market, month), market, month)
+
+    def for_partition(self, market: str, month: str) -> RunParams:
+        """The run's frozen parameters: resolved and typed by the first step, read by every
+        other step of the run, in whatever process it runs."""
         if self._run_id is None:  # outside a run (tests, the CLI's checks)
-            return self.resolve(market, month)
-        base = as_upath(self.snapshot_url or locations.storage_url())
+            return self.check(market, month)
         resolved, path = frozen_for_run(
-            base,
+            self.locations.lake(),
             self._run_id,
             [f"market={market}", f"month={month}"],
-            lambda: self.resolve(market, month),
+            lambda: self.check(market, month).config,
         )
         resolved.layers.append(f"frozen at {path}")
-        return resolved
-
-
-def check_ranges(resolved: ResolvedConfig) -> None:
-    """Numeric ranges, by the steps' own parameter classes, before any step runs.
-
-    A wrong ``optimiser.max_price_change`` then fails the run check instead of the pricing step
-    after ingest, performance and forecast have run.
-    """
-    from shelfcast.core.elasticity import ElasticityConfigError, check_settings
-    from shelfcast.core.optimiser import OptimiserConfigError, OptimiserParams
-    from shelfcast.core.performance import PerformanceParams
-    from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS
-
-    wrong = []
-    optimiser, performance = resolved.get("optimiser"), resolved.get("performance")
-    elasticity, forecast = resolved.get("elasticity"), resolved.get("forecast")
-    try:
-        OptimiserParams(**optimiser)
-    except OptimiserConfigError as error:
-        wrong.append(str(error))
-    try:
-        PerformanceParams(**performance)
-    except ValueError as error:
-        wrong.append(str(error))
-    try:
-        check_settings(elasticity["min"], elasticity["max"], elasticity["prior_strength"])
-    except ElasticityConfigError as error:
-        wrong.append(str(error))
-    if not math.isfinite(elasticity["prior"]):
-        wrong.append(f"elasticity.prior must be a finite number, got {elasticity['prior']}")
-    if not 1 <= forecast["history_months"] <= HISTORY_WINDOW_MONTHS:
-        wrong.append(
-            f"forecast.history_months must be 1 … {HISTORY_WINDOW_MONTHS} (the months the "
-            f"forecast step loads), got {forecast['history_months']}"
-        )
-    if not forecast["horizon_days"] >= 1:
-        wrong.append(f"forecast.horizon_days must be >= 1, got {forecast['horizon_days']}")
-    if not forecast["backtest_folds"] >= 0:
-        wrong.append(f"forecast.backtest_folds must be >= 0, got {forecast['backtest_folds']}")
-    if not resolved.get("delivery.effective_after_days") >= 0:
-        wrong.append(
-            "delivery.effective_after_days must be >= 0, got "
-            f"{resolved.get('delivery.effective_after_days')}"
-        )
-    if wrong:
-        raise ConfigError("; ".join(wrong))
+        return RunParams.build(resolved, market, month)
 
 
 def check_markets(layers: list[Layer]) -> None:
     """A market in an overlay must be a partition market: market keys become storage paths."""
-    from shelfcast.pipeline.partitions import MARKETS
-
     for layer in layers[1:]:
         for market in layer.values.get("markets", {}) or {}:
             if market not in MARKETS:

@@ -18,13 +18,13 @@ from dagster import (
     TimeWindowPartitionMapping,
 )
 
-from shelfcast import locations
+from shelfcast.pipeline.resources import Locations
 
 
 @cache
 def versioned_defaults() -> dict:
     """configs/defaults.yaml, read once per process for what definitions need at load time."""
-    return yaml.safe_load(Path(locations.config_dir(), "defaults.yaml").read_text())
+    return yaml.safe_load(Path(Locations().config_folder(), "defaults.yaml").read_text())
 
 
 MARKETS = tuple(versioned_defaults()["markets"])

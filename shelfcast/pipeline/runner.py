@@ -1,8 +1,9 @@
 """Running partitions from Python: what `shelfcast run` and `shelfcast demo` do.
 
-Parameters are resolved before any run starts, so a typo in a patch stops everything with one
-message. Each partition runs in-process against the instance in $DAGSTER_HOME (an ephemeral one
-when unset), so its runs appear in the Dagster UI.
+Parameters are resolved and typed before any run starts, so a typo or an out-of-range value in a
+patch stops everything with one message. Each partition runs in-process against the instance in
+$DAGSTER_HOME (an ephemeral one when unset), so its runs appear in the Dagster UI. Months of
+sales history that the instance has not materialized are loaded first, in single-run backfills.
 """
 
 from __future__ import annotations
@@ -13,25 +14,27 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-from dagster import DagsterInstance
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
+from dagster import AssetKey, DagsterInstance, JobDefinition
 
-from shelfcast import locations
-from shelfcast.pipeline.jobs import MONTHLY_PRICING, SALES_HISTORY, partition_tags
+from shelfcast.pipeline.jobs import (
+    MONTHLY_PRICING,
+    SALES_HISTORY,
+    partition_range_tags,
+    partition_tags,
+)
+from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import (
+    FIRST_MONTH,
     HISTORY_WINDOW_MONTHS,
     MARKETS,
     month_partitions,
     partition_key,
+    split_partition_key,
 )
-from shelfcast.pipeline.resources import LandingZone, PipelineParams
+from shelfcast.pipeline.resources import LandingZone, Locations
 from shelfcast.platform.config import ConfigError, ResolvedConfig
 from shelfcast.platform.landing import drop_files
-from shelfcast.platform.snapshots import latest_snapshot_path
-from shelfcast.platform.storage import as_upath
+from shelfcast.platform.snapshots import latest_snapshot_path, run_snapshots
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PARTITION_REFERENCE = re.compile(r"^(?P<market>[A-Z]{2})[|/ ](?P<month>\d{4}-\d{2})(-01)?$")
@@ -55,18 +58,26 @@ def check_partition(market: str, month: str) -> None:
     if not MONTH.match(month):
         raise ConfigError(f"month {month!r}: expected YYYY-MM, e.g. 2024-03")
     if f"{month}-01" not in month_partitions.get_partition_keys():
-        first, last = (
-            month_partitions.get_first_partition_key(),
-            month_partitions.get_last_partition_key(),
-        )
+        first = month_partitions.get_first_partition_key() or ""
+        last = month_partitions.get_last_partition_key() or ""
         raise ConfigError(f"month {month} is outside the partitions {first[:7]} … {last[:7]}")
+
+
+def deployment_locations() -> Locations:
+    from shelfcast.definitions import locations
+
+    return locations
 
 
 def resolve_params(
     market: str, month: str, patches: list[str], patch_file: str = ""
 ) -> ResolvedConfig:
+    """The partition's parameters as `shelfcast config show` prints them (typed and checked)."""
     check_partition(market, month)
-    return PipelineParams(patches=list(patches), patch_file=patch_file).resolve(market, month)
+    params = PipelineParams(
+        patches=list(patches), patch_file=patch_file, locations=deployment_locations()
+    )
+    return params.check(market, month).config
 
 
 def run_partitions(
@@ -93,29 +104,33 @@ def replay(reference: str, console=None) -> list[Outcome]:
 
 
 def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
-    base = as_upath(locations.storage_url())
+    """``(market, month, snapshot URL)`` of a partition reference or of every partition of a run."""
+    lake = deployment_locations().lake()
     match = PARTITION_REFERENCE.match(reference)
     if match:
         market, month = match["market"], match["month"]
-        path = latest_snapshot_path(base, [f"market={market}", f"month={month}"])
+        path = latest_snapshot_path(lake, [f"market={market}", f"month={month}"])
         if not path.exists():
             raise ConfigError(f"no saved parameters for {market} {month} at {path}")
         return [(market, month, str(path))]
-    folder = base / "_runs" / reference / "params"
-    found = sorted(folder.glob("market=*/month=*.json")) if folder.exists() else []
+    found = run_snapshots(lake, reference)
     if not found:
         raise ConfigError(
             f"no saved parameters for {reference!r}: give a run id or a partition like US|2024-03"
         )
-    return [(p.parent.name.split("=", 1)[1], p.stem.split("=", 1)[1], str(p)) for p in found]
+    return [
+        (segments[0].partition("=")[2], segments[1].partition("=")[2], str(path))
+        for segments, path in found.items()
+    ]
 
 
 def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outcome]:
     from shelfcast.definitions import defs
 
+    locations = deployment_locations()
     for market, month, settings in targets:  # raises ConfigError before any run starts
         check_partition(market, month)
-        PipelineParams(**settings).resolve(market, month)
+        PipelineParams(locations=locations, **settings).check(market, month)
 
     job = defs.resolve_job_def(MONTHLY_PRICING)
     instance = (
@@ -124,7 +139,8 @@ def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outc
     outcomes = []
     for market in dict.fromkeys(m for m, _, _ in targets):
         months = sorted({mo for m, mo, _ in targets if m == market})
-        for history in load_sales_history(defs, instance, market, months, console):
+        history_job = defs.resolve_job_def(SALES_HISTORY)
+        for history in load_sales_history(history_job, instance, market, months, console):
             if not history.success:
                 outcomes.append(history)
     if outcomes:
@@ -169,7 +185,7 @@ def failure_message(result) -> str:
         if event.is_step_failure:
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
-                return f"{event.step_key}: {data.user_failure_data.description}"
+                return data.user_failure_data.description  # it names asset and partition
             return f"{event.step_key}: {data.error.message.strip() if data.error else 'failed'}"
     return "run failed"
 
@@ -190,31 +206,31 @@ def summary(result) -> dict:
     }
 
 
-def missing_history(market: str, month: str) -> list[str]:
-    """Months of the forecast window whose sales are in the landing zone but not yet in the lake.
+def missing_history(market: str, month: str, materialized: set[str]) -> list[str]:
+    """Months of the forecast window whose sales are in the landing zone but that the instance
+    has not materialized.
 
     The window runs back from ``month`` over the months with a landing drop, at most
     HISTORY_WINDOW_MONTHS long; ``month`` itself is left to the partition's own run.
     """
-    landing = LandingZone()
-    lake = as_upath(locations.storage_url()) / "sales" / f"market={market}"
+    landing = LandingZone(locations=deployment_locations())
     missing = []
     period = pd.Period(month, freq="M") - 1
-    first = pd.Period(month_partitions.get_first_partition_key()[:7], freq="M")
+    first = pd.Period(FIRST_MONTH, freq="M")
     for _ in range(HISTORY_WINDOW_MONTHS - 1):
         if period < first:
             break
         label = period.strftime("%Y-%m")
         if not drop_files(landing.folder("sales", market, label)):
             break
-        if not (lake / f"month={label}.parquet").exists():
+        if str(partition_key(market, label)) not in materialized:
             missing.append(label)
         period -= 1
     return sorted(missing)
 
 
 def load_sales_history(
-    defs, instance, market: str, months: list[str], console=None
+    history_job: JobDefinition, instance, market: str, months: list[str], console=None
 ) -> list[Outcome]:
     """Materialize the missing history of every month in ``months``, each stretch of
     consecutive months in one single-run backfill.
@@ -222,9 +238,16 @@ def load_sales_history(
     Every month's own window counts, not just the latest's: a month run beside later ones
     gets the same history as when it runs alone.
     """
-    missing = sorted({label for month in months for label in missing_history(market, month)})
+    materialized = {
+        str(key)
+        for key in instance.get_materialized_partitions(AssetKey("sales"))
+        if split_partition_key(key)[0] == market
+    }
+    missing = sorted(
+        {label for month in months for label in missing_history(market, month, materialized)}
+    )
     return [
-        _load_months(defs, instance, market, stretch, console)
+        _load_months(history_job, instance, market, stretch, console)
         for stretch in consecutive_stretches(missing)
     ]
 
@@ -241,18 +264,17 @@ def consecutive_stretches(months: list[str]) -> list[list[str]]:
     return stretches
 
 
-def _load_months(defs, instance, market: str, missing: list[str], console) -> Outcome:
+def _load_months(
+    history_job: JobDefinition, instance, market: str, missing: list[str], console
+) -> Outcome:
     label = f"{market} sales {missing[0]} … {missing[-1]}"
     if console is not None:
         console.print(f"loading sales history {label} …", highlight=False)
     started = time.perf_counter()
-    result = defs.resolve_job_def(SALES_HISTORY).execute_in_process(
+    result = history_job.execute_in_process(
         instance=instance,
         run_config=QUIET,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: str(partition_key(market, missing[0])),
-            ASSET_PARTITION_RANGE_END_TAG: str(partition_key(market, missing[-1])),
-        },
+        tags=partition_range_tags(market, missing[0], missing[-1]),
         raise_on_error=False,
     )
     return Outcome(

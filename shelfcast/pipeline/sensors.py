@@ -22,7 +22,6 @@ from dagster import (
 )
 from dagster_aws.s3 import S3Resource
 
-from shelfcast import locations
 from shelfcast.pipeline.jobs import monthly_pricing
 from shelfcast.pipeline.partitions import MARKETS, month_partitions, partition_key
 from shelfcast.pipeline.resources import LandingZone
@@ -41,7 +40,7 @@ WATCHED_DATASET = "sales"
 def landing_drops_sensor(
     context: SensorEvaluationContext, s3: S3Resource, landing: LandingZone
 ) -> Iterator[RunRequest | SkipReason]:
-    root = (landing.url or locations.landing_url()).rstrip("/")
+    root = landing.locations.landing_url().rstrip("/")
     drops = drop_versions(list_landing_files(root, WATCHED_DATASET, s3))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requested = 0

@@ -22,10 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from upath import UPath
 
+from shelfcast.errors import UserError
+
 PATCH_LAYER = "--patch"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A parameter layer is malformed, unreadable or names a key or type the defaults do not know."""
 
 
@@ -156,7 +158,7 @@ def merge_layers(
     new market; every other key must already exist in the defaults.
     """
     open_mappings = tuple(open_mappings)
-    merged = OmegaConf.create(defaults.values)
+    merged: Any = OmegaConf.create(defaults.values)
     provenance = {key: defaults.label for key in _leaves(defaults.values)}
     names = [defaults.label]
     for layer in overlays:

@@ -14,20 +14,94 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+import httpx
 import pandas as pd
 from upath import UPath
 
+from shelfcast.errors import UserError
 from shelfcast.platform.storage import write_bytes_atomic
 
 DELIVERED = "delivered"
 ALREADY_DELIVERED = "already_delivered"
 
 
-class DeliveryError(Exception):
+class DeliveryError(UserError):
     """The destination refused a batch or stayed unreachable: one message saying what to fix."""
+
+
+DELIVERY_KINDS = ("outbox", "http")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class DeliveryParams:
+    """Where the rows go and how hard to try (section ``delivery``); every range checked here."""
+
+    kind: str = "outbox"  # outbox (files in object storage) or http (the partner's API)
+    outbox_url: str = ""  # empty: the deployment's outbox
+    url: str = ""  # the partner endpoint for kind http
+    token_env: str = "PARTNER_API_TOKEN"  # the environment variable holding the token
+    force: bool = False  # send again under new keys even if delivered before
+    batch_size: int = 500
+    timeout_seconds: float = 10.0
+    max_attempts: int = 6
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 30.0
+    max_retry_after_seconds: float = 120.0
+    concurrency: int = 4
+    effective_after_days: int = 1  # changes take effect this many days after the period
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("kind", self.kind in DELIVERY_KINDS,
+             f"must be one of {', '.join(DELIVERY_KINDS)}, got {self.kind!r}"),
+            ("batch_size", self.batch_size >= 1, f"must be >= 1, got {self.batch_size}"),
+            ("timeout_seconds", 0 < self.timeout_seconds < math.inf,
+             f"must be > 0, got {self.timeout_seconds}"),
+            ("max_attempts", self.max_attempts >= 1, f"must be >= 1, got {self.max_attempts}"),
+            ("backoff_seconds", 0 <= self.backoff_seconds < math.inf,
+             f"must be >= 0, got {self.backoff_seconds}"),
+            ("max_backoff_seconds", 0 <= self.max_backoff_seconds < math.inf,
+             f"must be >= 0, got {self.max_backoff_seconds}"),
+            ("max_retry_after_seconds", 0 <= self.max_retry_after_seconds < math.inf,
+             f"must be >= 0, got {self.max_retry_after_seconds}"),
+            ("concurrency", self.concurrency >= 1, f"must be >= 1, got {self.concurrency}"),
+            ("effective_after_days", self.effective_after_days >= 0,
+             f"must be >= 0, got {self.effective_after_days}"),
+        ]  # fmt: skip
+        wrong = [f"delivery.{key} {message}" for key, ok, message in checks if not ok]
+        if self.kind == "http" or self.url:
+            try:
+                check_url(self.url)
+            except DeliveryError as error:
+                wrong.append(str(error))
+        if wrong:
+            raise DeliveryError("; ".join(wrong))
+
+
+def check_url(url: str) -> httpx.URL:
+    """The partner URL, refused when the token would travel in clear text or in the URL."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        raise DeliveryError(f"delivery.url {url!r} is not a URL: {error}") from None
+    if parsed.userinfo:  # checked first: such a URL is never quoted in a message
+        raise DeliveryError(
+            "delivery.url must not hold credentials (user:password@); delivery.token_env names "
+            "the environment variable of the token"
+        )
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DeliveryError(f"delivery.url {url!r}: expected https://host/path")
+    if parsed.scheme == "http" and parsed.host not in LOOPBACK_HOSTS:
+        raise DeliveryError(
+            f"delivery.url {url!r}: plain http would send the token in clear text; use https "
+            "(http is accepted only for 127.0.0.1 and localhost)"
+        )
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -183,7 +257,7 @@ def deliver_to_outbox(
         status=DELIVERED,
         row_count=len(rows),
         accepted_count=len(rows),
-        partner_reference=manifest["reference"],
+        partner_reference=str(manifest["reference"]),
         checksum=checksum,
         delivered_at=now,
     )

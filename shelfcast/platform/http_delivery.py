@@ -15,9 +15,9 @@ import email.utils
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -30,42 +30,18 @@ from shelfcast.platform.delivery import (
     DELIVERED,
     Batch,
     DeliveryError,
+    DeliveryParams,
     Receipt,
     batch_sizes,
+    check_url,
     delivered_before,
     now_utc,
     plan_batches,
     resend_salt,
 )
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 REPLAYED_HEADER = "Idempotent-Replayed"
 BODY_SHOWN = 1000  # characters of a partner's error body quoted in a message
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    """Where the partner is and how hard to try; built from the ``delivery`` parameters."""
-
-    url: str
-    token_env: str
-    batch_size: int = 500
-    timeout_seconds: float = 10.0
-    max_attempts: int = 6
-    backoff_seconds: float = 1.0
-    max_backoff_seconds: float = 30.0
-    max_retry_after_seconds: float = 120.0
-    concurrency: int = 4
-
-    def __post_init__(self) -> None:
-        for name in ("batch_size", "max_attempts", "concurrency", "timeout_seconds"):
-            if getattr(self, name) <= 0:
-                raise DeliveryError(f"delivery.{name} must be positive, got {getattr(self, name)}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> HttpSettings:
-        """The fields this class knows, taken from a wider mapping such as ``delivery``."""
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 class RetryableResponse(Exception):
@@ -96,24 +72,6 @@ def read_token(token_env: str) -> str:
             "delivery.token_env is not set or empty; set it before delivering (nothing was sent)"
         )
     return token
-
-
-def check_url(url: str) -> httpx.URL:
-    """The partner URL, refused when the token would travel in clear text or in the URL."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as error:
-        raise DeliveryError(f"delivery.url {url!r} is not a URL: {error}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise DeliveryError(f"delivery.url {url!r}: expected https://host/path")
-    if parsed.userinfo:
-        raise DeliveryError("delivery.url must not hold credentials; delivery.token_env names them")
-    if parsed.scheme == "http" and parsed.host not in LOOPBACK_HOSTS:
-        raise DeliveryError(
-            f"delivery.url {url!r}: plain http would send the token in clear text; use https "
-            "(http is accepted only for 127.0.0.1 and localhost)"
-        )
-    return parsed
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -165,7 +123,7 @@ class _RetryAfterOrBackoff(wait_base):
 class HttpDelivery:
     """Sends rows to one HTTP endpoint in batches and returns one receipt per batch."""
 
-    def __init__(self, settings: HttpSettings, log: Any = None):
+    def __init__(self, settings: DeliveryParams, log: Any = None):
         self.settings = settings
         self.log = log or logging.getLogger(__name__)  # e.g. a Dagster context.log
 

@@ -4,13 +4,19 @@ Each partition of an asset is one Parquet object at a Hive-style key,
 ``<base>/<asset>/<dim>=<value>/<dim>=<value>.parquet`` (e.g.
 ``lake/sales/market=US/month=2024-03.parquet``), so DuckDB, Athena or Spark read the lake
 directly. Writes are atomic, and the store's own failures (unreachable, no bucket, refused
-credentials) fail the step with one message naming endpoint and bucket. When a downstream step loads an input, the frame is validated
-against the contract of the asset that produced it, so drift is caught where it enters.
+credentials) fail the step with one message naming endpoint and bucket.
+
+The contract of an asset is named by its definition metadata (``contract``: the import path of
+a pandera model, set once by the asset factory). A frame is validated when it is written, before
+any byte is stored, and again whenever a downstream step loads it, so drift is caught where it
+enters; the validated, coerced frame is what is stored and what the step receives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import typing
 from collections.abc import Iterator, Mapping
 
 import numpy as np
@@ -19,87 +25,85 @@ import pandera.errors as pa_errors
 import pandera.pandas as pa
 import pyarrow as pyarrow_lib
 from dagster import (
+    AssetKey,
     Failure,
     InputContext,
+    IOManager,
     MetadataValue,
+    MonthlyPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
     OutputContext,
-    TimeWindowPartitionsDefinition,
-    UPathIOManager,
+    PartitionsDefinition,
 )
-from dagster._core.definitions.partitions.schedule_type import ScheduleType
 from upath import UPath
 
 from shelfcast.platform.storage import StorageError, read_parquet, write_parquet_atomic
 from shelfcast.platform.validation import ContractViolation, validate_frame
 
+CONTRACT_KEY = "contract"  # definition metadata: "package.module.Model" of the pandera contract
+EXTENSION = ".parquet"
 
-class ParquetIOManager(UPathIOManager):
-    """Stores pandas frames as zstd Parquet, one object per partition, validated on load."""
 
-    extension = ".parquet"
+class ParquetIOManager(IOManager):
+    """Stores pandas frames as zstd Parquet, one object per partition, validated both ways."""
 
-    def __init__(
-        self, base_path: UPath, contracts: Mapping[str, type[pa.DataFrameModel]] | None = None
-    ):
-        super().__init__(base_path=base_path)
-        self._contracts = dict(contracts or {})
+    def __init__(self, base_path: UPath):
+        self.base_path = base_path
 
     # -- paths -------------------------------------------------------------------------------
-    def _get_paths_for_partitions(self, context: InputContext | OutputContext) -> dict[str, UPath]:
-        """Hive-style ``dim=value`` folders instead of Dagster's bare ``value/value``."""
-        asset_path = self._get_path_without_extension(context)
-        partitions_def = context.asset_partitions_def
+    def path_for(
+        self, asset_key: AssetKey, partitions_def: PartitionsDefinition | None, key: str | None
+    ) -> UPath:
+        """The object of one partition (or of an unpartitioned asset when ``key`` is None)."""
+        folder = self.base_path.joinpath(*asset_key.path)
+        if key is None or partitions_def is None:
+            return folder.with_name(folder.name + EXTENSION)
+        *parents, leaf = hive_segments(partitions_def, key)
+        return folder.joinpath(*parents, leaf + EXTENSION)
+
+    def _paths(self, context: InputContext | OutputContext) -> dict[str | None, UPath]:
+        if not context.has_asset_partitions:
+            return {None: self.path_for(context.asset_key, None, None)}
         return {
-            key: self._with_extension(asset_path.joinpath(*hive_segments(partitions_def, key)))
+            key: self.path_for(context.asset_key, context.asset_partitions_def, key)
             for key in context.asset_partition_keys
         }
 
     # -- write -------------------------------------------------------------------------------
     def handle_output(self, context: OutputContext, obj: pd.DataFrame) -> None:
-        """One object per partition, also when one run materializes many (a single-run backfill).
+        """Validate, then write one object per partition, also when one run materializes many.
 
-        A frame that covers several partitions carries one column per partition dimension, with
-        the values as they appear in paths (``market == 'US'``, ``month == '2024-03'``); it is split
-        along them and each partition's rows go to that partition's object. Nothing is created
-        besides the objects themselves (no "directories", and never a bucket).
+        A frame that covers several partitions (a single-run backfill) carries one column per
+        partition dimension, with the values as they appear in paths (``market == 'US'``,
+        ``month == '2024-03'``); it is split along them in one pass. Nothing is created besides
+        the objects themselves (no "directories", and never a bucket).
         """
+        asset = context.asset_key.to_user_string()
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(
-                f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
-                "the Parquet IO manager stores pandas DataFrames only"
+                f"{asset} returned {type(obj).__name__}; the Parquet IO manager stores pandas "
+                "DataFrames only"
             )
-        if not context.has_asset_partitions:
-            paths = {"": self._get_path(context)}
-        else:
-            paths = self._get_paths_for_partitions(context)
-        with storage_failures(context.asset_key.to_user_string()):
+        paths = self._paths(context)
+        contract = contract_of(context.definition_metadata)
+        if contract is not None:
+            obj = validate_frame(obj, contract, f"{asset} {describe_partitions(paths)}")
+        with storage_failures(asset):
             if len(paths) == 1:
                 path = next(iter(paths.values()))
-                self.dump_to_path(context, obj, path)
+                size = write_parquet_atomic(path, obj)
                 context.add_output_metadata(
-                    {"path": MetadataValue.path(str(path)), **self.get_metadata(context, obj)}
+                    {
+                        "path": MetadataValue.path(str(path)),
+                        "stored_bytes": MetadataValue.int(size),
+                        "dagster/row_count": MetadataValue.int(len(obj)),
+                    }
                 )
-            else:
-                self._dump_partitions(context, obj, paths)
-
-    def _dump_partitions(
-        self, context: OutputContext, obj: pd.DataFrame, paths: Mapping[str, UPath]
-    ) -> None:
-        partitions_def = context.asset_partitions_def
-        if not isinstance(partitions_def, MultiPartitionsDefinition):
-            raise TypeError(
-                "one output covering several partitions is supported for multi-partitioned assets "
-                "whose frame has a column per partition dimension"
-            )
-        total = 0
-        for key, path in paths.items():
-            part = obj
-            for segment in hive_segments(partitions_def, key):
-                dimension, _, value = segment.rpartition("=")
-                part = part.loc[part[dimension].astype(str) == value]
-            total += write_parquet_atomic(path, part.reset_index(drop=True))
+                return
+            total = 0
+            for path, part in split_by_partition(context, obj, paths):
+                total += write_parquet_atomic(path, part)
         context.add_output_metadata(
             {
                 "partitions_written": MetadataValue.int(len(paths)),
@@ -108,94 +112,131 @@ class ParquetIOManager(UPathIOManager):
             }
         )
 
-    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        size = write_parquet_atomic(path, obj)
-        context.add_output_metadata({"stored_bytes": MetadataValue.int(size)})
-
     # -- read --------------------------------------------------------------------------------
     def load_input(self, context: InputContext):
-        with storage_failures(context.asset_key.to_user_string()):
-            return super().load_input(context)
+        """The validated frame of one partition, or ``{partition key: frame}`` for a window.
 
-    def load_partitions(self, context: InputContext):
-        """A window of partitions (e.g. 24 months of sales) is validated as one frame.
-
-        pandera's cost is mostly per call, so one validation of the whole window is many times
-        cheaper than one per partition. It is only done for contracts whose ``Config.metadata``
-        declares ``rows_checked_alone`` (every check looks at one row at a time, or at uniqueness
-        across rows): then the window passing as one frame means every partition passes. If
-        the window fails, each partition is validated alone so the message names the one at
+        A window (an input annotated as a dict, e.g. 24 months of sales) is validated as one
+        frame: pandera's cost is mostly per call. That is done only for contracts whose
+        ``Config.metadata`` declares ``rows_checked_alone`` (every check reads one row at a
+        time, or uniqueness across rows): then the window passing means every partition
+        passes. If it fails, each partition is validated alone so the message names the one at
         fault. Frames whose columns or dtypes differ are never concatenated (pandas would fill
-        a missing column with NaN, which coercion could turn into values): each is validated alone.
+        a missing column with NaN, which coercion could turn into values). Partitions that are
+        not in the lake are left out when the input allows it (``allow_missing_partitions``).
         """
-        keys = context.asset_partition_keys
-        contract = self._contracts.get(context.asset_key.to_user_string())
-        if len(keys) == 1 or not rows_checked_alone(contract):
-            return super().load_partitions(context)
-        paths = self._get_paths_for_partitions(context)
-        frames = {}
-        for key in keys:
-            frame = self._read_partition(context, key, paths[key])
-            if frame is not None:
-                frames[key] = frame
-        if not frames:
+        asset = context.asset_key.to_user_string()
+        contract = contract_of(_upstream_metadata(context))
+        paths = self._paths(context)
+        with storage_failures(asset):
+            frames = {
+                key: frame
+                for key, path in paths.items()
+                if (frame := self._read(context, key, path)) is not None
+            }
+        if not _wants_dict(context):
+            if len(paths) != 1:
+                raise TypeError(f"{asset}: an input of several partitions must be a dict")
+            [(key, frame)] = frames.items()
+            return self._validated(frame, contract, asset, paths[key])
+        if contract is None or not frames:
             return frames
-        window = None
-        if _same_columns_and_dtypes(list(frames.values())):
+        if len(frames) > 1 and rows_checked_alone(contract) and _same_dtypes(frames.values()):
+            window = None
             with contextlib.suppress(pa_errors.SchemaErrors):
                 window = contract.validate(pd.concat(frames.values(), ignore_index=True), lazy=True)
-        if window is None:
-            return {
-                key: self._validated(context, frame, paths[key]) for key, frame in frames.items()
-            }
-        bounds = np.cumsum([0, *(len(frame) for frame in frames.values())])
+            if window is not None:
+                bounds = np.cumsum([0, *(len(frame) for frame in frames.values())])
+                return {
+                    key: window.iloc[start:end].reset_index(drop=True)
+                    for key, start, end in zip(frames, bounds[:-1], bounds[1:], strict=True)
+                }
         return {
-            key: window.iloc[start:end].reset_index(drop=True)
-            for key, start, end in zip(frames, bounds[:-1], bounds[1:], strict=True)
+            key: self._validated(frame, contract, asset, paths[key])
+            for key, frame in frames.items()
         }
 
-    def _read_partition(self, context: InputContext, key: str, path: UPath) -> pd.DataFrame | None:
-        """One partition of a window, unvalidated; None if missing and the input allows it."""
+    def load_partition(
+        self,
+        asset_key: AssetKey,
+        partitions_def: PartitionsDefinition | None,
+        key: str | None,
+        contract: type[pa.DataFrameModel] | None,
+    ) -> pd.DataFrame:
+        """One stored partition, validated; FileNotFoundError if it is not in the lake."""
+        path = self.path_for(asset_key, partitions_def, key)
+        asset = asset_key.to_user_string()
+        with storage_failures(asset):
+            frame = _read_object(asset, path)
+        return self._validated(frame, contract, asset, path)
+
+    def _read(self, context: InputContext, key: str | None, path: UPath) -> pd.DataFrame | None:
+        """One object, unvalidated; None if it is missing and the input allows that."""
+        asset = context.asset_key.to_user_string()
         try:
-            return self._read(context, path)
+            return _read_object(asset, path)
         except FileNotFoundError:
-            metadata = context.definition_metadata or {}
-            if not metadata.get("allow_missing_partitions", False):
-                raise
-            context.log.warning(self.get_missing_partition_log_message(key))
-            return None
-
-    def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
-        return self._validated(context, self._read(context, path), path)
-
-    def _read(self, context: InputContext, path: UPath) -> pd.DataFrame:
-        asset = context.asset_key.to_user_string()
-        try:
-            frame = read_parquet(path)
-        except (FileNotFoundError, StorageError):
+            if (context.definition_metadata or {}).get("allow_missing_partitions", False):
+                context.log.debug(f"{asset} {key}: not in the lake, left out of the window")
+                return None
             raise
-        except (pyarrow_lib.ArrowException, OSError, ValueError) as error:
-            raise ContractViolation(
-                description=(
-                    f"{asset} at {path} is not a readable Parquet file ({error}); "
-                    f"re-materialize {asset} for this partition"
-                ),
-                allow_retries=False,
-            ) from None
-        return frame
 
-    def _validated(self, context: InputContext, frame: pd.DataFrame, path: UPath) -> pd.DataFrame:
-        asset = context.asset_key.to_user_string()
-        contract = self._contracts.get(asset)
+    @staticmethod
+    def _validated(
+        frame: pd.DataFrame, contract: type[pa.DataFrameModel] | None, asset: str, path: UPath
+    ) -> pd.DataFrame:
         if contract is None:
             return frame
         return validate_frame(frame, contract, f"{asset} loaded from {path}")
 
-    def get_metadata(self, context: OutputContext, obj: pd.DataFrame) -> dict:
-        return {"dagster/row_count": MetadataValue.int(len(obj))}
+
+def _read_object(asset: str, path: UPath) -> pd.DataFrame:
+    """A stored frame; an object that is not readable Parquet is a contract violation."""
+    try:
+        return read_parquet(path)
+    except (FileNotFoundError, StorageError):
+        raise
+    except (pyarrow_lib.ArrowException, OSError, ValueError) as error:
+        raise ContractViolation(
+            description=(
+                f"{asset} at {path} is not a readable Parquet file ({error}); "
+                f"re-materialize {asset} for this partition"
+            ),
+            allow_retries=False,
+        ) from None
 
 
-def _same_columns_and_dtypes(frames: list[pd.DataFrame]) -> bool:
+def contract_of(metadata: Mapping[str, object] | None) -> type[pa.DataFrameModel] | None:
+    """The pandera model named by an asset's ``contract`` metadata, if it names one."""
+    name = (metadata or {}).get(CONTRACT_KEY)
+    name = getattr(name, "value", name)  # a MetadataValue or the plain string
+    if not isinstance(name, str) or "." not in name:
+        return None
+    module, _, attribute = name.rpartition(".")
+    contract = getattr(importlib.import_module(module), attribute)
+    if not (isinstance(contract, type) and issubclass(contract, pa.DataFrameModel)):
+        raise TypeError(f"contract {name} is not a pandera DataFrameModel")
+    return contract
+
+
+def contract_name(contract: type[pa.DataFrameModel]) -> str:
+    """The value of the ``contract`` metadata that names ``contract``."""
+    return f"{contract.__module__}.{contract.__qualname__}"
+
+
+def _upstream_metadata(context: InputContext) -> Mapping[str, object]:
+    upstream = context.upstream_output
+    return (upstream.definition_metadata if upstream is not None else None) or {}
+
+
+def _wants_dict(context: InputContext) -> bool:
+    """True for an input of several partitions (annotated ``dict[str, pd.DataFrame]``)."""
+    typing_type = context.dagster_type.typing_type
+    return typing_type is dict or typing.get_origin(typing_type) in (dict, Mapping)
+
+
+def _same_dtypes(frames) -> bool:
+    frames = list(frames)
     first = frames[0].dtypes
     return all(frame.dtypes.equals(first) for frame in frames[1:])
 
@@ -203,7 +244,43 @@ def _same_columns_and_dtypes(frames: list[pd.DataFrame]) -> bool:
 def rows_checked_alone(contract: type[pa.DataFrameModel] | None) -> bool:
     if contract is None:
         return False
-    return bool((contract.__config__.metadata or {}).get("rows_checked_alone", False))
+    config = contract.__config__
+    metadata = (config.metadata if config is not None else None) or {}
+    return bool(metadata.get("rows_checked_alone", False))
+
+
+def split_by_partition(
+    context: OutputContext, frame: pd.DataFrame, paths: Mapping[str | None, UPath]
+) -> Iterator[tuple[UPath, pd.DataFrame]]:
+    """Each partition's path with its rows, from one grouping of the frame (linear in rows)."""
+    partitions_def = context.asset_partitions_def
+    if not isinstance(partitions_def, MultiPartitionsDefinition):
+        raise TypeError(
+            "one output covering several partitions is supported for multi-partitioned assets "
+            "whose frame has a column per partition dimension"
+        )
+    dimensions = [d.name for d in partitions_def.partitions_defs]
+    groups = {
+        tuple(map(str, values)): part
+        for values, part in frame.groupby(
+            [frame[d].astype(str) for d in dimensions], sort=False, observed=True
+        )
+    }
+    for key, path in paths.items():
+        values = tuple(s.partition("=")[2] for s in hive_segments(partitions_def, str(key)))
+        part = groups.get(values, frame.iloc[0:0])
+        yield path, part.reset_index(drop=True)
+
+
+def describe_partitions(paths: Mapping[str | None, UPath]) -> str:
+    """``US 2024-03`` for one partition, ``US 2023-04 … US 2024-03`` for several."""
+    labels = [_label(path) for path in paths.values()]
+    return labels[0] if len(labels) == 1 else f"{labels[0]} … {labels[-1]}"
+
+
+def _label(path: UPath) -> str:
+    parts = [*path.parent.parts[-1:], path.name.removesuffix(EXTENSION)]
+    return " ".join(p.partition("=")[2] or p for p in parts if "=" in p) or path.name
 
 
 @contextlib.contextmanager
@@ -212,26 +289,24 @@ def storage_failures(asset: str) -> Iterator[None]:
     try:
         yield
     except StorageError as error:
-        raise Failure(description=f"{asset}: {error}") from None
+        raise Failure(description=f"{asset}: {error}", allow_retries=False) from None
 
 
-def hive_segments(partitions_def, partition_key: str) -> list[str]:
+def hive_segments(partitions_def: PartitionsDefinition, partition_key: str) -> list[str]:
     """``['market=US', 'month=2024-03']`` for the multi-partition key ``US|2024-03-01``."""
     if isinstance(partitions_def, MultiPartitionsDefinition):
         if not isinstance(partition_key, MultiPartitionKey):
             partition_key = partitions_def.get_partition_key_from_str(partition_key)
         return [
-            f"{dimension.name}={_path_value(dimension.partitions_def, partition_key.keys_by_dimension[dimension.name])}"
+            f"{dimension.name}="
+            + _path_value(dimension.partitions_def, partition_key.keys_by_dimension[dimension.name])
             for dimension in partitions_def.partitions_defs
         ]
     return [_path_value(partitions_def, partition_key)]
 
 
-def _path_value(partitions_def, key: str) -> str:
+def _path_value(partitions_def: PartitionsDefinition, key: str) -> str:
     """Monthly time partitions are written ``YYYY-MM``; other keys as they are."""
-    if (
-        isinstance(partitions_def, TimeWindowPartitionsDefinition)
-        and partitions_def.schedule_type == ScheduleType.MONTHLY
-    ):
+    if isinstance(partitions_def, MonthlyPartitionsDefinition):
         return partitions_def.start_time_for_partition_key(key).strftime("%Y-%m")
     return key

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import pandas as pd
 from upath import UPath
 
+from shelfcast.errors import UserError
 from shelfcast.platform.storage import (
     frame_to_parquet_bytes,
     object_store_errors,
@@ -25,7 +26,7 @@ from shelfcast.platform.storage import (
 DROP_FORMATS = {".csv", ".parquet"}
 
 
-class MissingDropError(FileNotFoundError):
+class MissingDropError(UserError, FileNotFoundError):
     """No landing files where a partition's drop should be."""
 
 

@@ -113,6 +113,7 @@ class MultipartWriter(io.RawIOBase):
                 self._parts_in_flight, thread_name_prefix="shelfcast-upload"
             )
         self._raise_failed_part()
+        assert self._pool is not None  # created with the upload, above
         self._parts.append(
             self._pool.submit(
                 self._call,
@@ -129,8 +130,9 @@ class MultipartWriter(io.RawIOBase):
     def _raise_failed_part(self) -> None:
         """Stop writing at the first failed part instead of encoding the rest for nothing."""
         for future in self._parts:
-            if future.done() and future.exception() is not None:
-                raise future.exception()
+            failure = future.exception() if future.done() else None
+            if failure is not None:
+                raise failure
 
     def _call(self, method: str, **kwargs):
         return self._fs.call_s3(method, Bucket=self._bucket, Key=self._key, **kwargs)

@@ -36,6 +36,18 @@ def latest_snapshot_path(base: UPath, partition: list[str]) -> UPath:
     return base.joinpath("_params", *partition[:-1], f"{partition[-1]}.json")
 
 
+def run_snapshots(base: UPath, run_id: str) -> dict[tuple[str, ...], UPath]:
+    """Every partition's snapshot of one run: ``('market=US', 'month=2024-03')`` → path."""
+    folder = base.joinpath("_runs", run_id, "params")
+    with object_store_errors(folder, "list saved parameters in"):
+        found = sorted(folder.rglob("*.json")) if folder.exists() else []
+    return {
+        (*path.relative_to(folder).parent.parts, path.stem): path
+        for path in found
+        if "=" in path.stem
+    }
+
+
 def frozen_for_run(
     base: UPath, run_id: str, partition: list[str], resolve: Callable[[], ResolvedConfig]
 ) -> tuple[ResolvedConfig, UPath]:

@@ -26,12 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
+from shelfcast.errors import UserError
 from shelfcast.platform.multipart import MultipartWriter
 
 PARQUET_COMPRESSION = "zstd"
 
 
-class StorageError(OSError):
+class StorageError(UserError, OSError):
     """The object store refused or could not be reached: a setup problem, not a bug."""
 
 
@@ -74,7 +75,7 @@ def atomic_writer(path: UPath) -> Iterator[BinaryIO]:
         return
     writer = MultipartWriter(path.fs, path.path)
     try:
-        yield writer
+        yield writer  # type: ignore[misc]  # a binary sink: write(), like a file
         with object_store_errors(path, "write", missing_is_error=True):
             writer.complete()
     except BaseException as error:
@@ -89,11 +90,12 @@ def atomic_writer(path: UPath) -> Iterator[BinaryIO]:
 def _caused_by(error: BaseException, cause: BaseException) -> bool:
     """``error`` is ``cause``, or was raised while handling it or because of it."""
     seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if error is cause:
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if current is cause:
             return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return False
 
 

@@ -5,9 +5,13 @@ import pandas as pd
 import pytest
 
 from shelfcast.core.demo_data import GeneratorSpec, generate, ground_truth
-from shelfcast.core.elasticity import estimate_elasticity
+from shelfcast.core.elasticity import ElasticityParams, estimate_elasticity
 
-BOUNDS = {"lower": -4.0, "upper": -0.2}
+BOUNDS = {"min": -4.0, "max": -0.2}
+
+
+def params(prior: float = -1.5, prior_strength: float = 30, **bounds) -> ElasticityParams:
+    return ElasticityParams(prior=prior, prior_strength=prior_strength, **{**BOUNDS, **bounds})
 
 
 def synthetic(truth: dict[str, float], n_products=15, days=420, seed=0, vary_price=True):
@@ -64,7 +68,7 @@ def by_category(result: pd.DataFrame) -> pd.Series:
 def test_recovers_known_pooled_elasticity_per_category(seed):
     truth = {"Dairy": -0.8, "Snacks": -1.6, "Beverages": -2.6}
     sales, products = synthetic(truth, seed=seed)
-    result = estimate_elasticity(sales, products, prior=-1.5, prior_strength=30, **BOUNDS)
+    result = estimate_elasticity(sales, products, params(-1.5, 30))
     estimate = by_category(result)
     for category, value in truth.items():
         assert estimate[category] == pytest.approx(value, abs=0.3), category
@@ -89,7 +93,7 @@ def test_a_category_without_price_variation_returns_the_prior():
     sales = pd.concat([moving, flat], ignore_index=True)
     products = sales.groupby("product_id", as_index=False).agg(price=("price", "last"))
     products["category"] = products["product_id"].str.split("-").str[0]
-    result = estimate_elasticity(sales, products, prior=-1.7, prior_strength=30, **BOUNDS)
+    result = estimate_elasticity(sales, products, params(-1.7, 30))
     estimate = by_category(result)
     assert estimate["Flat"] == pytest.approx(-1.7)
     assert estimate["Moving"] == pytest.approx(-1.2, abs=0.3)
@@ -110,7 +114,7 @@ def test_products_without_history_get_the_category_value_or_the_prior():
             "unit_cost": [1.0, 4.0],
         }
     )
-    result = estimate_elasticity(sales, pd.concat([products, extra]), -1.5, 30, **BOUNDS)
+    result = estimate_elasticity(sales, pd.concat([products, extra]), params(-1.5, 30))
     row = result.set_index("product_id")
     assert row.at["Snacks-new", "elasticity"] == row.at["Snacks-000", "elasticity"]
     assert row.at["Toys-001", "elasticity"] == pytest.approx(-1.5)
@@ -120,23 +124,23 @@ def test_products_without_history_get_the_category_value_or_the_prior():
 def test_no_sales_at_all_gives_the_prior_everywhere():
     _, products = synthetic({"Snacks": -1.6}, n_products=3, days=120)
     empty = pd.DataFrame()  # what a window with no sales partitions concatenates to
-    result = estimate_elasticity(empty, products, -1.5, 30, **BOUNDS)
+    result = estimate_elasticity(empty, products, params(-1.5, 30))
     assert (result["elasticity"] == -1.5).all()
 
 
 def test_estimates_are_clipped_to_the_bounds():
     sales, products = synthetic({"Luxury": -6.0, "Staple": -0.02}, seed=5)
-    estimate = by_category(estimate_elasticity(sales, products, -1.5, 30, **BOUNDS))
+    estimate = by_category(estimate_elasticity(sales, products, params(-1.5, 30)))
     assert estimate["Luxury"] == -4.0 and estimate["Staple"] == -0.2
     # a prior outside the bounds is clipped too
     flat, flat_products = synthetic({"Flat": -1.0}, vary_price=False, n_products=3, days=120)
-    assert by_category(estimate_elasticity(flat, flat_products, -9.0, 30, **BOUNDS))["Flat"] == -4.0
+    assert by_category(estimate_elasticity(flat, flat_products, params(-9.0, 30)))["Flat"] == -4.0
 
 
 def test_prior_strength_moves_the_estimate_toward_the_prior():
     sales, products = synthetic({"Snacks": -2.5}, n_products=8, seed=2)
     free, weak, strong = (
-        by_category(estimate_elasticity(sales, products, -0.5, k, **BOUNDS))["Snacks"]
+        by_category(estimate_elasticity(sales, products, params(-0.5, k)))["Snacks"]
         for k in (0.0, 30.0, 1e9)
     )
     assert free <= weak < -0.5
@@ -146,7 +150,7 @@ def test_prior_strength_moves_the_estimate_toward_the_prior():
 def test_bad_bounds_are_rejected():
     _, products = synthetic({"A": -1.0}, n_products=2, days=120)
     with pytest.raises(ValueError, match="lower <= upper <= 0"):
-        estimate_elasticity(pd.DataFrame(), products, -1.5, 30, lower=-0.2, upper=-4.0)
+        params(min=-0.2, max=-4.0)
 
 
 # --- on the demo generator's data, where every product's true elasticity is known -------------
@@ -168,7 +172,7 @@ def two_years(market: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
 def scored(market: str) -> pd.DataFrame:
     """Per category: the estimate, its standard error and the mean true elasticity."""
     sales, products, truth = two_years(market)
-    result = estimate_elasticity(sales, products, prior=-1.5, prior_strength=30, **BOUNDS)
+    result = estimate_elasticity(sales, products, params(-1.5, 30))
     return (
         result.assign(truth=result["product_id"].map(truth))
         .groupby("category")

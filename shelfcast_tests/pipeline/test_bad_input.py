@@ -40,7 +40,7 @@ def test_a_bad_drop_fails_sales_and_keeps_earlier_outputs(workspace, case):
     outcome = run_partitions(["US"], ["2024-03"], [])[0]
 
     assert not outcome.success
-    assert outcome.error.startswith("sales:")
+    assert outcome.error.startswith("sales US 2024-03")
     assert EXPECTED[case] in outcome.error
     if case == "duplicate":
         assert "product_id" in outcome.error and "date" in outcome.error

@@ -9,19 +9,20 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 
-from shelfcast import locations
 from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.resources import Locations
 from shelfcast.pipeline.runner import replay, run_partitions
 from shelfcast.platform.config import ConfigError
 from shelfcast.platform.snapshots import frozen_for_run
 from shelfcast.platform.storage import as_upath
+from shelfcast_tests.partner_api.helpers import TOKEN, running_partner, stats
 
 
 @pytest.fixture
 def layered(tmp_path: Path) -> dict[str, Path]:
     """A config folder (defaults + a US overlay) and a remote overlay folder with all three files."""
     config_dir = tmp_path / "configs"
-    shutil.copytree(locations.config_dir(), config_dir)
+    shutil.copytree(Locations().config_folder(), config_dir)
     (config_dir / "markets" / "US.yaml").write_text(
         "optimiser:\n  max_changes: 30\n  min_margin: 0.2\n"
     )
@@ -36,13 +37,12 @@ def layered(tmp_path: Path) -> dict[str, Path]:
 
 
 def params(layered, **settings) -> PipelineParams:
-    return PipelineParams(
-        config_dir=str(layered["config_dir"]), config_url=str(layered["remote"]), **settings
-    )
+    locations = Locations(config_dir=str(layered["config_dir"]), config_url=str(layered["remote"]))
+    return PipelineParams(locations=locations, **settings)
 
 
 def test_each_layer_overrides_the_ones_below_it(layered):
-    resolved = params(layered).resolve("US", "2024-03")
+    resolved = params(layered).check("US", "2024-03").config
     assert resolved.get("optimiser.max_changes") == 5
     assert resolved.provenance["optimiser.max_changes"].startswith(
         f"{layered['remote']}/market=US/month=2024-03.yaml@sha256:"
@@ -53,9 +53,11 @@ def test_each_layer_overrides_the_ones_below_it(layered):
     assert "markets/US.yaml" in resolved.provenance["optimiser.min_margin"]
     assert "defaults.yaml" in resolved.provenance["optimiser.discount_budget"]
 
-    patched = params(
-        layered, patch_file=str(layered["patch_file"]), patches=["optimiser.max_changes=3"]
-    ).resolve("US", "2024-03")
+    patched = (
+        params(layered, patch_file=str(layered["patch_file"]), patches=["optimiser.max_changes=3"])
+        .check("US", "2024-03")
+        .config
+    )
     assert patched.get("optimiser.max_changes") == 3
     assert patched.provenance["optimiser.max_changes"] == "--patch"
     assert patched.get("forecast.horizon_days") == 21
@@ -66,7 +68,7 @@ def test_each_layer_overrides_the_ones_below_it(layered):
 
 
 def test_other_partitions_do_not_see_a_markets_overlays(layered):
-    resolved = params(layered).resolve("GB", "2024-02")
+    resolved = params(layered).check("GB", "2024-02").config
     assert resolved.get("optimiser.max_changes") == 40
     names = "\n".join(resolved.layers)
     assert "market=GB.yaml (absent)" in names and "markets/GB.yaml (absent)" in names
@@ -90,7 +92,7 @@ def test_a_typo_in_any_layer_names_the_key_the_layer_and_the_closest_key(layered
         settings = {"patches": ["optimiser.max_chnages=3"]}
         where = "--patch"
     with pytest.raises(ConfigError) as error:
-        params(layered, **settings).resolve("US", "2024-03")
+        params(layered, **settings).check("US", "2024-03")
     message = str(error.value)
     assert where in message
     assert "unknown parameter optimiser.max_chnages" in message
@@ -111,7 +113,7 @@ def test_a_typo_in_any_layer_names_the_key_the_layer_and_the_closest_key(layered
 )
 def test_wrong_types_and_values_name_key_value_and_layer(layered, patch, expected):
     with pytest.raises(ConfigError) as error:
-        params(layered, patches=[patch]).resolve("US", "2024-03")
+        params(layered, patches=[patch]).check("US", "2024-03")
     assert "--patch" in str(error.value)
     assert expected in str(error.value)
 
@@ -131,14 +133,14 @@ def test_wrong_types_and_values_name_key_value_and_layer(layered, patch, expecte
 )
 def test_values_out_of_range_are_refused_before_any_step(layered, patch, expected):
     with pytest.raises(ConfigError) as error:
-        params(layered, patches=[patch]).resolve("US", "2024-03")
+        params(layered, patches=[patch]).check("US", "2024-03")
     assert expected in str(error.value)
 
 
 def test_every_value_out_of_range_is_named_at_once(layered):
     patches = ["optimiser.min_margin=1.5", "forecast.backtest_folds=-1"]
     with pytest.raises(ConfigError) as error:
-        params(layered, patches=patches).resolve("US", "2024-03")
+        params(layered, patches=patches).check("US", "2024-03")
     assert "optimiser.min_margin must be a share below 1, got 1.5" in str(error.value)
     assert "forecast.backtest_folds must be >= 0, got -1" in str(error.value)
 
@@ -146,7 +148,7 @@ def test_every_value_out_of_range_is_named_at_once(layered):
 def test_malformed_yaml_in_an_overlay_names_file_and_line(layered):
     (layered["remote"] / "market=US.yaml").write_text("optimiser:\n  max_changes: [3\n")
     with pytest.raises(ConfigError, match=r"market=US.yaml line 3"):
-        params(layered).resolve("US", "2024-03")
+        params(layered).check("US", "2024-03")
 
 
 def test_an_unreachable_overlay_store_stops_the_run(layered, monkeypatch):
@@ -154,20 +156,22 @@ def test_an_unreachable_overlay_store_stops_the_run(layered, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    unreachable = PipelineParams(config_dir=str(layered["config_dir"]), config_url="s3://configs")
+    unreachable = PipelineParams(
+        locations=Locations(config_dir=str(layered["config_dir"]), config_url="s3://configs")
+    )
     with pytest.raises(ConfigError, match="s3://configs/market=US.yaml could not be read"):
-        unreachable.resolve("US", "2024-03")
+        unreachable.check("US", "2024-03")
 
 
 def test_a_market_the_partitions_do_not_know_is_refused(layered):
     (layered["remote"] / "month=2024-03.yaml").write_text("markets:\n  FR:\n    currency: EUR\n")
     with pytest.raises(ConfigError, match="market 'FR' is not one of the partition markets"):
-        params(layered).resolve("US", "2024-03")
+        params(layered).check("US", "2024-03")
 
 
 def test_a_secret_in_any_layer_is_refused(layered):
     with pytest.raises(ConfigError, match="delivery.token looks like a secret"):
-        params(layered, patches=["delivery.token=s3cr3t"]).resolve("US", "2024-03")
+        params(layered, patches=["delivery.token=s3cr3t"]).check("US", "2024-03")
 
 
 def test_a_run_keeps_the_parameters_its_first_step_resolved(layered, tmp_path):
@@ -177,7 +181,7 @@ def test_a_run_keeps_the_parameters_its_first_step_resolved(layered, tmp_path):
         base,
         "run-1",
         ["market=US", "month=2024-03"],
-        lambda: params(layered).resolve("US", "2024-03"),
+        lambda: params(layered).check("US", "2024-03").config,
     )
     overlay.write_text("optimiser:\n  max_changes: 1\n")  # edited while the run goes on
     (layered["remote"] / "market=US" / "month=2024-03.yaml").unlink()
@@ -185,62 +189,71 @@ def test_a_run_keeps_the_parameters_its_first_step_resolved(layered, tmp_path):
         base,
         "run-1",
         ["market=US", "month=2024-03"],
-        lambda: params(layered).resolve("US", "2024-03"),
+        lambda: params(layered).check("US", "2024-03").config,
     )
     assert later.values == first.values and later.get("optimiser.max_changes") == 5
     fresh, _ = frozen_for_run(
         base,
         "run-2",
         ["market=US", "month=2024-03"],
-        lambda: params(layered).resolve("US", "2024-03"),
+        lambda: params(layered).check("US", "2024-03").config,
     )
     assert fresh.get("optimiser.max_changes") == 1
     assert json.loads(path.read_text())["values"] == first.values
 
 
 @pytest.mark.slow
-def test_materializations_carry_values_and_layers_and_a_replay_reuses_them(workspace, monkeypatch):
-    monkeypatch.setenv("PARTNER_API_TOKEN", "token-value-never-shown")
+def test_materializations_carry_values_and_layers_and_a_replay_reuses_them(
+    workspace, monkeypatch, tmp_path, capfd
+):
+    monkeypatch.setenv("PARTNER_API_TOKEN", TOKEN)
     monkeypatch.setenv("DAGSTER_HOME", str(workspace.home))
-    first = run_partitions(["US"], ["2024-03"], ["optimiser.max_changes=2"])[0]
-    assert first.success, first.error
+    with running_partner(tmp_path / "partner.sqlite3") as partner:
+        # Delivered over HTTP, so the token is read and sent: it must still show nowhere.
+        http = ["delivery.kind=http", f"delivery.url={partner.batches_url}"]
+        first = run_partitions(["US"], ["2024-03"], ["optimiser.max_changes=2", *http])[0]
+        assert first.success, first.error
+        assert stats(partner)["stored"] >= 1
 
-    instance = DagsterInstance.get()
-    key = str(MultiPartitionKey({"market": "US", "month": "2024-03-01"}))
-    event = instance.get_latest_materialization_event(AssetKey("price_recommendations"))
-    assert event.dagster_event.partition == key
-    metadata = event.asset_materialization.metadata
-    row = next(
-        line
-        for line in metadata["parameters"].value.splitlines()
-        if "optimiser.max_changes" in line
-    )
-    assert "`2`" in row and "--patch" in row
-    assert "frozen at" in metadata["parameter_layers"].value
-    snapshot = (
-        workspace.lake / "_runs" / first.run_id / "params" / "market=US" / "month=2024-03.json"
-    )
-    assert json.loads(snapshot.read_text())["values"]["optimiser"]["max_changes"] == 2
+        instance = DagsterInstance.get()
+        key = str(MultiPartitionKey({"market": "US", "month": "2024-03-01"}))
+        event = instance.get_latest_materialization_event(AssetKey("price_recommendations"))
+        assert event.dagster_event.partition == key
+        metadata = event.asset_materialization.metadata
+        row = next(
+            line
+            for line in metadata["parameters"].value.splitlines()
+            if "optimiser.max_changes" in line
+        )
+        assert "`2`" in row and "--patch" in row
+        assert "frozen at" in metadata["parameter_layers"].value
+        snapshot = (
+            workspace.lake / "_runs" / first.run_id / "params" / "market=US" / "month=2024-03.json"
+        )
+        assert json.loads(snapshot.read_text())["values"]["optimiser"]["max_changes"] == 2
 
-    recommended = read_changes(workspace)
-    assert run_partitions(["US"], ["2024-03"], [])[0].success  # defaults allow more changes
-    assert read_changes(workspace) > recommended
+        recommended = read_changes(workspace)
+        assert run_partitions(["US"], ["2024-03"], [])[0].success  # defaults allow more changes
+        assert read_changes(workspace) > recommended
 
-    replayed = replay(first.run_id)
-    assert [o.success for o in replayed] == [True]
-    assert read_changes(workspace) == recommended
-    latest = instance.get_latest_materialization_event(AssetKey("price_recommendations"))
-    assert (
-        f"replay of {snapshot}" in latest.asset_materialization.metadata["parameter_layers"].value
-    )
+        replayed = replay(first.run_id)
+        assert [o.success for o in replayed] == [True]
+        assert read_changes(workspace) == recommended
+        latest = instance.get_latest_materialization_event(AssetKey("price_recommendations"))
+        assert (
+            f"replay of {snapshot}"
+            in latest.asset_materialization.metadata["parameter_layers"].value
+        )
 
-    # The token's value is nowhere: not in metadata, logs or saved parameters.
+    # The token's value is nowhere: not in metadata, logs, saved parameters or the console.
     logs = "\n".join(
         str(entry) for run in instance.get_runs() for entry in instance.all_logs(run.run_id)
     )
     saved = "\n".join(p.read_text() for p in (workspace.lake / "_runs").rglob("*.json"))
-    assert logs and "token-value-never-shown" not in logs
-    assert "PARTNER_API_TOKEN" in saved and "token-value-never-shown" not in saved
+    captured = capfd.readouterr()
+    assert logs and TOKEN not in logs
+    assert "PARTNER_API_TOKEN" in saved and TOKEN not in saved
+    assert TOKEN not in captured.out + captured.err
 
 
 def read_changes(workspace) -> int:

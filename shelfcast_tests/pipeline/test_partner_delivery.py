@@ -15,8 +15,9 @@ from dagster import AssetSpec, DagsterInstance, materialize
 
 from shelfcast.pipeline.assets.partner import partner_delivery
 from shelfcast.pipeline.jobs import partition_tags
+from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import market_month, partition_key
-from shelfcast.pipeline.resources import LakeIOManager, PipelineParams
+from shelfcast.pipeline.resources import LakeIOManager, Locations
 from shelfcast.pipeline.runner import failure_message, run_partitions
 from shelfcast.platform.storage import as_upath, write_parquet_atomic
 from shelfcast_tests.partner_api.helpers import (
@@ -65,7 +66,11 @@ def deliver(patches: list[str], instance=None):
         [AssetSpec("partner_export", partitions_def=market_month), partner_delivery],
         partition_key=str(partition_key(MARKET, MONTH)),
         tags=partition_tags(MARKET, MONTH),
-        resources={"io_manager": LakeIOManager(), "params": PipelineParams(patches=patches)},
+        resources={
+            "locations": Locations(),
+            "io_manager": LakeIOManager(locations=Locations()),
+            "params": PipelineParams(patches=patches, locations=Locations()),
+        },
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -124,7 +129,7 @@ def test_a_400_fails_the_run_at_once_with_the_partners_message(lake, partner):
     result = deliver(http(partner, "delivery.batch_size=10"))
     assert not result.success
     message = failure_message(result)
-    assert "partner delivery US 2024-03" in message
+    assert "partner_delivery US 2024-03" in message
     assert "400" in message and "row 4: sku P00004 is not sold through this partner" in message
     assert stats(partner)["batch_requests"] == 1
     assert not (lake / "lake" / "partner_delivery").exists()

@@ -54,7 +54,7 @@ def test_a_plan_passes_the_blocking_check_and_records_stock_solver_and_elasticit
 def test_an_infeasible_problem_fails_with_the_conflict_named_and_nothing_is_exported(workspace):
     outcome = run_partitions(["US"], ["2024-03"], ["optimiser.min_margin=0.9"])[0]
     assert not outcome.success
-    assert outcome.error.startswith("price_recommendations: price optimisation for US 2024-03: ")
+    assert outcome.error.startswith("price_recommendations US 2024-03: no price plan meets")
     assert (
         "no price plan meets every constraint: min_margin=0.9 cannot be met within "
         in outcome.error
@@ -69,7 +69,9 @@ def test_an_infeasible_problem_fails_with_the_conflict_named_and_nothing_is_expo
 def test_a_bad_optimiser_parameter_stops_the_run_before_any_step(workspace):
     with pytest.raises(ConfigError) as raised:
         run_partitions(["US"], ["2024-03"], ["optimiser.discount_budget=-5.0"])
-    assert str(raised.value) == "optimiser.discount_budget must be an amount >= 0, got -5.0"
+    assert str(raised.value) == (
+        "optimiser.discount_budget must be an amount >= 0, got -5.0 (set by --patch)"
+    )
     assert workspace.lake_files() == []
 
 
@@ -92,7 +94,8 @@ def test_a_bad_parameter_in_a_dagster_run_fails_the_first_steps_and_writes_nothi
         if event.is_step_failure
     ]
     assert failures and all(
-        "parameters: elasticity.min <= elasticity.max <= 0 must hold" in text for text in failures
+        "elasticity.min <= elasticity.max <= 0 must hold" in text and "(set by --patch)" in text
+        for text in failures
     )
     assert workspace.lake_files() == []
 

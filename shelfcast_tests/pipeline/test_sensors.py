@@ -5,7 +5,7 @@ from dagster import build_sensor_context
 from dagster_aws.s3 import S3Resource
 
 from shelfcast.definitions import defs
-from shelfcast.pipeline.resources import LandingZone
+from shelfcast.pipeline.resources import LandingZone, Locations
 from shelfcast.pipeline.sensors import landing_drops_sensor
 from shelfcast.platform.landing import write_drop
 from shelfcast.platform.storage import as_upath
@@ -25,12 +25,15 @@ class Landing:
         write_drop(folder, name, frame)
 
     def tick(self) -> list:
-        context = build_sensor_context(
+        with build_sensor_context(
             cursor=self.cursor,
             definitions=defs,
-            resources={"s3": S3Resource(), "landing": LandingZone(url=self.url)},
-        )
-        result = landing_drops_sensor.evaluate_tick(context)
+            resources={
+                "s3": S3Resource(),
+                "landing": LandingZone(locations=Locations(landing=self.url)),
+            },
+        ) as context:
+            result = landing_drops_sensor.evaluate_tick(context)
         self.cursor = result.cursor
         return result.run_requests or []
 

@@ -19,7 +19,7 @@ from dagster import (
 from pandera.typing.pandas import Series
 
 from shelfcast.pipeline.partitions import trailing_months
-from shelfcast.platform.io_manager import ParquetIOManager
+from shelfcast.platform.io_manager import CONTRACT_KEY, ParquetIOManager, contract_name
 from shelfcast.platform.storage import as_upath
 
 partitions = MultiPartitionsDefinition(
@@ -39,7 +39,7 @@ class Numbers(pa.DataFrameModel):
         coerce = True
 
 
-@asset(partitions_def=partitions)
+@asset(partitions_def=partitions, metadata={CONTRACT_KEY: contract_name(Numbers)})
 def numbers() -> pd.DataFrame:
     return pd.DataFrame({"n": [1, 2, 3]})
 
@@ -50,7 +50,7 @@ def doubled(numbers: pd.DataFrame) -> pd.DataFrame:
 
 
 def run(tmp_path: Path, selection, instance=None):
-    manager = ParquetIOManager(as_upath(tmp_path / "lake"), {"numbers": Numbers})
+    manager = ParquetIOManager(as_upath(tmp_path / "lake"))
     return materialize(
         selection,
         partition_key=str(KEY),
@@ -110,7 +110,7 @@ def test_a_non_frame_output_is_refused(tmp_path: Path):
         materialize(
             [not_a_frame],
             partition_key=str(KEY),
-            resources={"io_manager": ParquetIOManager(as_upath(tmp_path), {})},
+            resources={"io_manager": ParquetIOManager(as_upath(tmp_path))},
         )
 
 
@@ -162,8 +162,10 @@ def store_months(tmp_path: Path, rows: dict[str, list]) -> None:
 
 
 def run_window(tmp_path: Path):
-    monthly = SourceAsset("monthly", partitions_def=partitions)
-    manager = ParquetIOManager(as_upath(tmp_path / "lake"), {"monthly": Monthly})
+    monthly = SourceAsset(
+        "monthly", partitions_def=partitions, metadata={CONTRACT_KEY: contract_name(Monthly)}
+    )
+    manager = ParquetIOManager(as_upath(tmp_path / "lake"))
     return materialize(
         [monthly, window_summary],
         partition_key=str(KEY),

@@ -24,7 +24,7 @@ from dagster._core.storage.tags import (
 from dagster_aws.s3 import S3PickleIOManager, S3Resource
 from pandera.typing.pandas import Series
 
-from shelfcast.platform.io_manager import ParquetIOManager
+from shelfcast.platform.io_manager import CONTRACT_KEY, ParquetIOManager, contract_name
 from shelfcast.platform.storage import as_upath
 
 partitions = MultiPartitionsDefinition(
@@ -44,7 +44,7 @@ class Numbers(pa.DataFrameModel):
         coerce = True
 
 
-@asset(partitions_def=partitions)
+@asset(partitions_def=partitions, metadata={CONTRACT_KEY: contract_name(Numbers)})
 def numbers() -> pd.DataFrame:
     return pd.DataFrame({"n": [1, 2, 3]})
 
@@ -65,7 +65,7 @@ def monthly(context) -> pd.DataFrame:
 
 
 def lake(bucket: str) -> ParquetIOManager:
-    return ParquetIOManager(as_upath(f"s3://{bucket}/lake"), {"numbers": Numbers})
+    return ParquetIOManager(as_upath(f"s3://{bucket}/lake"))
 
 
 def run(io_manager, selection, instance=None):
@@ -177,7 +177,7 @@ def test_another_fsspec_store_needs_no_code_change():
     """gs:// and az:// are not available here; memory:// takes the same object-store path."""
     import fsspec
 
-    manager = ParquetIOManager(as_upath("memory://shelfcast-lake"), {"numbers": Numbers})
+    manager = ParquetIOManager(as_upath("memory://shelfcast-lake"))
     assert run(manager, [numbers, doubled]).success
     store = fsspec.filesystem("memory")
     assert sorted(store.find("/shelfcast-lake")) == [

@@ -9,24 +9,20 @@ import math
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, Failure, MetadataValue, asset
+from dagster import AssetExecutionContext, MetadataValue
 
 from shelfcast.core.forecast import get_forecaster
 from shelfcast.core.forecast_backtest import accuracy_table, backtest
-from shelfcast.pipeline.common import (
+from shelfcast.pipeline.factory import (
     concat_window,
-    config_metadata,
-    contract_metadata,
-    contract_type,
-    frame_metadata,
+    contracted_asset,
     market_and_month,
-    params_of,
     sales_months,
-    validated,
 )
-from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month
-from shelfcast.pipeline.resources import PipelineParams
-from shelfcast.schemas import DemandForecastSchema
+from shelfcast.pipeline.metadata import config_metadata, frame_metadata, json_safe, section_keys
+from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS
+from shelfcast.schemas import DemandForecastSchema, project
 
 # Backtest scores -> metadata keys: the chosen model's, then seasonal naive's.
 PLOTTED_SCORES = {
@@ -37,15 +33,11 @@ PLOTTED_SCORES = {
 }
 
 
-@asset(
-    partitions_def=market_month,
-    ins={
-        "sales_history": sales_months(HISTORY_WINDOW_MONTHS),
-    },
-    dagster_type=contract_type(DemandForecastSchema),
-    metadata=contract_metadata(DemandForecastSchema),
-    group_name="analysis",
+@contracted_asset(
+    DemandForecastSchema,
+    group="analysis",
     code_version="2",
+    ins={"sales_history": sales_months(HISTORY_WINDOW_MONTHS)},
 )
 def demand_forecast(
     context: AssetExecutionContext,
@@ -54,31 +46,26 @@ def demand_forecast(
     params: PipelineParams,
 ) -> pd.DataFrame:
     """Forecast of each flagged product's daily units after the month closes, at today's price."""
-    market, month = market_and_month(context)
-    resolved = params_of(context, params)
-    settings = resolved.get("forecast")
-    history = recent_history(concat_window(sales_history), month, settings["history_months"])
+    run = params.for_partition(*market_and_month(context))
+    settings = run.forecast
+    history = recent_history(concat_window(sales_history), run.month, settings.history_months)
     flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
     categories = product_performance.set_index("product_id")["category"]
     series = history.loc[history["product_id"].isin(flagged), ["product_id", "date", "units"]]
     series = series.assign(category=series["product_id"].map(categories))  # models may pool by it
 
-    forecaster = get_forecaster(settings["model"])  # params rejects a name not in the registry
-    horizon = int(settings["horizon_days"])
+    forecaster = get_forecaster(settings.model)
     if series.empty:
         forecast = pd.DataFrame(columns=["product_id", "date", "units_forecast"])
         accuracy: dict = {"folds": 0}
     else:
-        forecast = forecaster.fit_predict(series, horizon)
+        forecast = forecaster.fit_predict(series, settings.horizon_days)
         accuracy = backtest(
-            series, forecaster, horizon, int(settings["backtest_folds"]), groups=categories
+            series, forecaster, settings.horizon_days, settings.backtest_folds, groups=categories
         )
-    forecast = forecast.assign(market=market, month=month, model=forecaster.name)
-    frame = validated(
-        forecast[list(DemandForecastSchema.to_schema().columns)],
+    frame = project(
+        forecast.assign(market=run.market, month=run.month, model=forecaster.name),
         DemandForecastSchema,
-        "demand_forecast",
-        context,
     )
     context.add_output_metadata(
         {
@@ -89,13 +76,13 @@ def demand_forecast(
             "forecast_units": MetadataValue.float(float(frame["units_forecast"].sum())),
             "forecast_plot": MetadataValue.md(forecast_plot(series, frame)),
             "backtest_accuracy": MetadataValue.md(backtest_summary(accuracy)),
-            "backtest": MetadataValue.json(_json_safe(accuracy)),
+            "backtest": MetadataValue.json(json_safe(accuracy)),
             **{  # plain numbers, so the UI plots them across partitions
                 label: MetadataValue.float(float(accuracy[key]))
                 for key, label in PLOTTED_SCORES.items()
                 if isinstance(accuracy.get(key), float) and math.isfinite(accuracy[key])
             },
-            **config_metadata(resolved, [f"forecast.{k}" for k in settings]),
+            **config_metadata(run.config, section_keys(run.config, "forecast")),
         }
     )
     return frame
@@ -140,24 +127,5 @@ def forecast_plot(series: pd.DataFrame, forecast: pd.DataFrame, weeks: int = 26)
 
 def recent_history(sales: pd.DataFrame, month: str, months: int) -> pd.DataFrame:
     """The last ``months`` months of sales up to and including ``month``."""
-    if months > HISTORY_WINDOW_MONTHS:
-        raise Failure(
-            description=(
-                f"forecast.history_months={months} exceeds the {HISTORY_WINDOW_MONTHS} months of "
-                "sales the forecast asset loads; raise forecast.history_months in "
-                "configs/defaults.yaml to widen the window"
-            ),
-            allow_retries=False,
-        )
     first = (pd.Period(month, freq="M") - (months - 1)).strftime("%Y-%m")
     return sales.loc[sales["month"] >= first] if not sales.empty else sales
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):
-        return _json_safe(value.item())
-    return value

@@ -1,30 +1,20 @@
 """`sales` and `products`: landing drops cleaned into their contracts."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, asset
+from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue
 
 from shelfcast.core.cleaning import clean_products, clean_sales
-from shelfcast.pipeline.common import (
-    config_metadata,
-    contract_metadata,
-    contract_type,
-    frame_metadata,
-    market_and_month,
-    params_of,
-    user_errors,
-    validated,
-)
-from shelfcast.pipeline.partitions import market_month, split_partition_key
-from shelfcast.pipeline.resources import LandingZone, PipelineParams
-from shelfcast.platform.validation import validate_frame
+from shelfcast.pipeline.factory import contracted_asset, market_and_month
+from shelfcast.pipeline.metadata import config_metadata, frame_metadata
+from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.partitions import split_partition_key
+from shelfcast.pipeline.resources import LandingZone
 from shelfcast.schemas import ProductsSchema, SalesSchema
 
 
-@asset(
-    partitions_def=market_month,
-    dagster_type=contract_type(SalesSchema),
-    metadata=contract_metadata(SalesSchema),
-    group_name="ingest",
+@contracted_asset(
+    SalesSchema,
+    group="ingest",
     code_version="1",
     # Months of history load in one run: the IO manager writes each partition's own object.
     backfill_policy=BackfillPolicy.single_run(),
@@ -36,12 +26,11 @@ def sales(
     months = []
     for key in context.partition_keys:
         market, month = split_partition_key(key)
-        with user_errors(f"sales drop {landing.folder('sales', market, month)}"):
-            frame = clean_sales(landing.read("sales", market, month), market, month)
-        months.append(validate_frame(frame, SalesSchema, f"sales {market} {month}"))
+        months.append(clean_sales(landing.read_drop("sales", market, month), market, month))
     frame = pd.concat(months, ignore_index=True) if len(months) > 1 else months[0]
     if len(months) == 1:
-        context.add_output_metadata(config_metadata(params_of(context, params), []))
+        run = params.for_partition(*market_and_month(context))
+        context.add_output_metadata(config_metadata(run.config, []))
     context.add_output_metadata(
         {
             **frame_metadata(frame),
@@ -53,28 +42,19 @@ def sales(
     return frame
 
 
-@asset(
-    partitions_def=market_month,
-    dagster_type=contract_type(ProductsSchema),
-    metadata=contract_metadata(ProductsSchema),
-    group_name="ingest",
-    code_version="1",
-)
+@contracted_asset(ProductsSchema, group="ingest", code_version="1")
 def products(
     context: AssetExecutionContext, landing: LandingZone, params: PipelineParams
 ) -> pd.DataFrame:
     """Product master snapshot: category, unit cost, current price, stock on hand."""
-    market, month = market_and_month(context)
-    resolved = params_of(context, params)
-    currency = resolved.get(f"markets.{market}.currency")
-    with user_errors(f"products drop {landing.folder('products', market, month)}"):
-        frame = clean_products(landing.read("products", market, month), market, month, currency)
-    frame = validated(frame, ProductsSchema, "products", context)
+    run = params.for_partition(*market_and_month(context))
+    raw = landing.read_drop("products", run.market, run.month)
+    frame = clean_products(raw, run.market, run.month, run.currency)
     context.add_output_metadata(
         {
             **frame_metadata(frame),
             "categories": MetadataValue.int(frame["category"].nunique()),
-            **config_metadata(resolved, [f"markets.{market}.currency"]),
+            **config_metadata(run.config, [f"markets.{run.market}.currency"]),
         }
     )
     return frame

@@ -11,58 +11,33 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
-    Failure,
     MetadataValue,
-    asset,
     asset_check,
 )
 
-from shelfcast.core.elasticity import ElasticityConfigError, estimate_elasticity
-from shelfcast.core.optimiser import (
-    ITEM_COLUMNS,
-    OptimiserConfigError,
-    OptimiserParams,
-    optimise_prices,
-)
+from shelfcast.core.elasticity import estimate_elasticity
+from shelfcast.core.optimiser import ITEM_COLUMNS, optimise_prices
 from shelfcast.core.optimiser_check import check_recommendations
-from shelfcast.pipeline.common import (
+from shelfcast.pipeline.factory import (
     concat_window,
-    config_metadata,
-    contract_metadata,
-    contract_type,
-    frame_metadata,
+    contracted_asset,
     market_and_month,
-    params_of,
+    partition_label,
     sales_months,
     user_errors,
-    validated,
 )
-from shelfcast.pipeline.partitions import (
-    HISTORY_WINDOW_MONTHS,
-    market_month,
-    split_partition_key,
-)
-from shelfcast.pipeline.resources import PipelineParams
-from shelfcast.schemas import PriceRecommendationsSchema
+from shelfcast.pipeline.metadata import config_metadata, frame_metadata, json_safe, section_keys
+from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month
+from shelfcast.schemas import PriceRecommendationsSchema, project
 
 
-def optimiser_params(settings: dict) -> OptimiserParams:
-    """The optimiser section as OptimiserParams; a bad value fails the step naming its key."""
-    try:
-        return OptimiserParams(**settings)
-    except OptimiserConfigError as error:
-        raise Failure(description=f"parameters: {error}", allow_retries=False) from None
-
-
-@asset(
-    partitions_def=market_month,
-    ins={
-        "sales_history": sales_months(HISTORY_WINDOW_MONTHS),
-    },
-    dagster_type=contract_type(PriceRecommendationsSchema),
-    metadata=contract_metadata(PriceRecommendationsSchema),
-    group_name="decision",
+@contracted_asset(
+    PriceRecommendationsSchema,
+    group="decision",
     code_version="2",
+    kind="highs",
+    ins={"sales_history": sales_months(HISTORY_WINDOW_MONTHS)},
 )
 def price_recommendations(
     context: AssetExecutionContext,
@@ -73,21 +48,8 @@ def price_recommendations(
     params: PipelineParams,
 ) -> pd.DataFrame:
     """The price that maximises expected margin (or revenue) for each flagged product."""
-    market, month = market_and_month(context)
-    resolved = params_of(context, params)
-    constraints = optimiser_params(resolved.get("optimiser"))
-    settings = resolved.get("elasticity")
-    try:
-        elasticity = estimate_elasticity(
-            concat_window(sales_history),
-            products,
-            prior=settings["prior"],
-            prior_strength=settings["prior_strength"],
-            lower=settings["min"],
-            upper=settings["max"],
-        )
-    except ElasticityConfigError as error:
-        raise Failure(description=f"parameters: {error}", allow_retries=False) from None
+    run = params.for_partition(*market_and_month(context))
+    elasticity = estimate_elasticity(concat_window(sales_history), products, run.elasticity)
     flagged = product_performance.loc[product_performance["is_underperforming"], ["product_id"]]
     baseline_units = demand_forecast.groupby("product_id")["units_forecast"].sum()
     items = (
@@ -97,16 +59,10 @@ def price_recommendations(
         .rename(columns={"price": "current_price"})
     )[ITEM_COLUMNS]
 
-    with user_errors(f"price optimisation for {market} {month}"):
-        recommendations, report = optimise_prices(items, constraints)
-    recommendations = recommendations.assign(
-        market=market, month=month, currency=resolved.get(f"markets.{market}.currency")
-    )
-    frame = validated(
-        recommendations[list(PriceRecommendationsSchema.to_schema().columns)],
+    recommendations, report = optimise_prices(items, run.optimiser)
+    frame = project(
+        recommendations.assign(market=run.market, month=run.month, currency=run.currency),
         PriceRecommendationsSchema,
-        "price_recommendations",
-        context,
     )
     changes = frame.loc[frame["is_change"]]
     context.add_output_metadata(
@@ -122,13 +78,9 @@ def price_recommendations(
             **(
                 {"solver_gap": MetadataValue.float(report.gap)} if math.isfinite(report.gap) else {}
             ),
-            "solver": MetadataValue.json(_json_safe(asdict(report))),
+            "solver": MetadataValue.json(json_safe(asdict(report))),
             **elasticity_metadata(elasticity),
-            **config_metadata(
-                resolved,
-                [f"optimiser.{k}" for k in resolved.get("optimiser")]
-                + [f"elasticity.{k}" for k in settings],
-            ),
+            **config_metadata(run.config, section_keys(run.config, "optimiser", "elasticity")),
         }
     )
     return frame
@@ -150,7 +102,7 @@ def elasticity_metadata(elasticity: pd.DataFrame) -> dict:
     )
     return {
         "elasticity_by_category": MetadataValue.md(per_category.round(3).to_markdown(index=False)),
-        "elasticity": MetadataValue.json(_json_safe(per_category.to_dict(orient="records"))),
+        "elasticity": MetadataValue.json(json_safe(per_category.to_dict(orient="records"))),
     }
 
 
@@ -169,13 +121,10 @@ def recommendations_satisfy_constraints(
 ) -> AssetCheckResult:
     """Independent re-check of the optimiser's result, one row per flagged product; a violation
     stops the export."""
-    market, month = split_partition_key(context.partition_key)
-    with user_errors("parameters"):
-        resolved = params.for_run(market, month)
+    with user_errors(f"recommendations_satisfy_constraints {partition_label(context)}"):
+        run = params.for_partition(*market_and_month(context))
     flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
-    violations = check_recommendations(
-        price_recommendations, optimiser_params(resolved.get("optimiser")), product_ids=flagged
-    )
+    violations = check_recommendations(price_recommendations, run.optimiser, product_ids=flagged)
     return AssetCheckResult(
         passed=not violations,
         severity=AssetCheckSeverity.ERROR,
@@ -186,15 +135,3 @@ def recommendations_satisfy_constraints(
             ),
         },
     )
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    return value
