@@ -117,7 +117,7 @@ def true_margin(spec, market: str, month: str, recs: pd.DataFrame, multiplier, d
 
 
 def evaluate(spec: GeneratorSpec, market: str, month: str, drops: dict, patches: list[str]) -> dict:
-    run = PipelineParams(patches=patches, locations=Locations()).check(market, month)
+    run = PipelineParams(patches=patches, deployment=Locations()).check(market, month)
     decision = decide(drops, market, month, run)
     recs, report = decision["recs"], decision["report"]
     days = run.forecast.horizon_days

@@ -35,11 +35,11 @@ PatchFile = Annotated[
 ]
 
 
-def _locations():
-    """The deployment's locations, as the code location resolves them."""
-    from shelfcast.definitions import locations
+def _deployment():
+    """Where this deployment keeps things, as the code location resolves it."""
+    from shelfcast.definitions import deployment
 
-    return locations
+    return deployment
 
 
 def _fail(message: str) -> typer.Exit:
@@ -74,7 +74,7 @@ def data_generate(
         first_month=first_month,
         last_month=last_month,
     )
-    root = as_upath(landing or _locations().landing_url())
+    root = as_upath(landing or _deployment().landing_url())
     drops = 0
     with console.status("generating drops") as status:
         for drop in generate(spec):
@@ -143,8 +143,8 @@ def demo(
     from shelfcast.platform.landing import drop_files
     from shelfcast.platform.storage import StorageError
 
-    locations = _locations()
-    landing = locations.landing_zone()
+    deployment = _deployment()
+    landing = deployment.landing_zone()
     market_list, month_list = markets.split(","), months.split(",")
     try:
         drops = drop_files(
@@ -164,7 +164,7 @@ def demo(
         )
     run(market=market_list, month=month_list, patch=None)
     console.print(
-        f"\nlake:    {locations.storage_url()}\noutbox:  {locations.outbox_url()}\n"
+        f"\nlake:    {deployment.storage_url()}\noutbox:  {deployment.outbox_url()}\n"
         f"runs:    {os.environ.get('DAGSTER_HOME', '(ephemeral instance)')}\n"
         "UI:      make dev, then open http://127.0.0.1:3000"
     )

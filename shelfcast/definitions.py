@@ -18,7 +18,7 @@ from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.resources import LakeIOManager, LandingZone, Locations
 from shelfcast.pipeline.sensors import landing_drops_sensor
 
-locations = Locations()
+deployment = Locations()
 
 defs = Definitions(
     assets=[
@@ -35,10 +35,10 @@ defs = Definitions(
     schedules=[monthly_pricing_schedule],
     sensors=[landing_drops_sensor],
     resources={
-        "locations": locations,
-        "io_manager": LakeIOManager(locations=locations),
-        "landing": LandingZone(locations=locations),
-        "params": PipelineParams(locations=locations),
+        "deployment": deployment,
+        "io_manager": LakeIOManager(deployment=deployment),
+        "landing": LandingZone(deployment=deployment),
+        "params": PipelineParams(deployment=deployment),
         # The landing sensor's S3 client: endpoint and credentials from the standard AWS chain.
         "s3": S3Resource(),
     },

@@ -119,7 +119,7 @@ class PipelineParams(ConfigurableResource):
     replay: str = Field(
         default="", description="Saved parameters (JSON) to run with instead of the layers"
     )
-    locations: Locations
+    deployment: Locations
     _run_id: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -128,11 +128,11 @@ class PipelineParams(ConfigurableResource):
     def layers(self, market: str, month: str) -> tuple[list[Layer], list[str]]:
         """The layers that exist for a partition, and every layer's name in precedence order,
         optional ones that do not exist marked absent."""
-        folder = self.locations.config_folder()
+        folder = self.deployment.config_folder()
         defaults = read_layer(str(Path(folder, "defaults.yaml")))
         assert defaults is not None
         candidates = [str(Path(folder, "markets", f"{market}.yaml"))]
-        remote = self.locations.overlays_url()
+        remote = self.deployment.overlays_url()
         if remote:
             candidates += [
                 f"{remote}/market={market}.yaml",
@@ -180,7 +180,7 @@ class PipelineParams(ConfigurableResource):
         if self._run_id is None:  # outside a run (tests, the CLI's checks)
             return self.check(market, month)
         resolved, path = frozen_for_run(
-            self.locations.lake(),
+            self.deployment.lake(),
             self._run_id,
             [f"market={market}", f"month={month}"],
             lambda: self.check(market, month).config,

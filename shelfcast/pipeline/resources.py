@@ -75,19 +75,19 @@ def _data(name: str) -> str:
 class LakeIOManager(ConfigurableIOManagerFactory):
     """Parquet in the lake, each frame checked against its asset's contract on write and read."""
 
-    locations: Locations
+    deployment: Locations
 
     def create_io_manager(self, context) -> ParquetIOManager:
-        return ParquetIOManager(self.locations.lake())
+        return ParquetIOManager(self.deployment.lake())
 
 
 class LandingZone(ConfigurableResource):
     """Upstream drops under ``<landing>/<dataset>/market=<M>/month=<YYYY-MM>/``."""
 
-    locations: Locations
+    deployment: Locations
 
     def root(self) -> UPath:
-        return self.locations.landing_zone()
+        return self.deployment.landing_zone()
 
     def folder(self, dataset: str, market: str, month: str) -> UPath:
         return self.root() / dataset / f"market={market}" / f"month={month}"

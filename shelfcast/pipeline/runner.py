@@ -63,10 +63,11 @@ def check_partition(market: str, month: str) -> None:
         raise ConfigError(f"month {month} is outside the partitions {first[:7]} … {last[:7]}")
 
 
-def deployment_locations() -> Locations:
-    from shelfcast.definitions import locations
+def code_location_deployment() -> Locations:
+    """The code location's Locations resource: the one place locations are resolved."""
+    from shelfcast.definitions import deployment
 
-    return locations
+    return deployment
 
 
 def resolve_params(
@@ -75,7 +76,7 @@ def resolve_params(
     """The partition's parameters as `shelfcast config show` prints them (typed and checked)."""
     check_partition(market, month)
     params = PipelineParams(
-        patches=list(patches), patch_file=patch_file, locations=deployment_locations()
+        patches=list(patches), patch_file=patch_file, deployment=code_location_deployment()
     )
     return params.check(market, month).config
 
@@ -105,7 +106,7 @@ def replay(reference: str, console=None) -> list[Outcome]:
 
 def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
     """``(market, month, snapshot URL)`` of a partition reference or of every partition of a run."""
-    lake = deployment_locations().lake()
+    lake = code_location_deployment().lake()
     match = PARTITION_REFERENCE.match(reference)
     if match:
         market, month = match["market"], match["month"]
@@ -127,10 +128,10 @@ def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
 def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outcome]:
     from shelfcast.definitions import defs
 
-    locations = deployment_locations()
+    deployment = code_location_deployment()
     for market, month, settings in targets:  # raises ConfigError before any run starts
         check_partition(market, month)
-        PipelineParams(locations=locations, **settings).check(market, month)
+        PipelineParams(deployment=deployment, **settings).check(market, month)
 
     job = defs.resolve_job_def(MONTHLY_PRICING)
     instance = (
@@ -213,7 +214,7 @@ def missing_history(market: str, month: str, materialized: set[str]) -> list[str
     The window runs back from ``month`` over the months with a landing drop, at most
     HISTORY_WINDOW_MONTHS long; ``month`` itself is left to the partition's own run.
     """
-    landing = LandingZone(locations=deployment_locations())
+    landing = LandingZone(deployment=code_location_deployment())
     missing = []
     period = pd.Period(month, freq="M") - 1
     first = pd.Period(FIRST_MONTH, freq="M")

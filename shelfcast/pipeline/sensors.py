@@ -40,7 +40,7 @@ WATCHED_DATASET = "sales"
 def landing_drops_sensor(
     context: SensorEvaluationContext, s3: S3Resource, landing: LandingZone
 ) -> Iterator[RunRequest | SkipReason]:
-    root = landing.locations.landing_url().rstrip("/")
+    root = landing.deployment.landing_url().rstrip("/")
     drops = drop_versions(list_landing_files(root, WATCHED_DATASET, s3))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requested = 0

@@ -62,14 +62,14 @@ def products_frame() -> pd.DataFrame:
 
 
 def run(tmp_path: Path, assets, patches=()):
-    locations = Locations(storage=str(tmp_path / "lake"))
+    deployment = Locations(storage=str(tmp_path / "lake"))
     return materialize(
         assets,
         partition_key=KEY,
         resources={
-            "io_manager": LakeIOManager(locations=locations),
-            "params": PipelineParams(patches=list(patches), locations=locations),
-            "locations": locations,
+            "io_manager": LakeIOManager(deployment=deployment),
+            "params": PipelineParams(patches=list(patches), deployment=deployment),
+            "deployment": deployment,
         },
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,

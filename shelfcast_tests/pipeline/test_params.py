@@ -37,8 +37,8 @@ def layered(tmp_path: Path) -> dict[str, Path]:
 
 
 def params(layered, **settings) -> PipelineParams:
-    locations = Locations(config_dir=str(layered["config_dir"]), config_url=str(layered["remote"]))
-    return PipelineParams(locations=locations, **settings)
+    deployment = Locations(config_dir=str(layered["config_dir"]), config_url=str(layered["remote"]))
+    return PipelineParams(deployment=deployment, **settings)
 
 
 def test_each_layer_overrides_the_ones_below_it(layered):
@@ -157,7 +157,7 @@ def test_an_unreachable_overlay_store_stops_the_run(layered, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     unreachable = PipelineParams(
-        locations=Locations(config_dir=str(layered["config_dir"]), config_url="s3://configs")
+        deployment=Locations(config_dir=str(layered["config_dir"]), config_url="s3://configs")
     )
     with pytest.raises(ConfigError, match="s3://configs/market=US.yaml could not be read"):
         unreachable.check("US", "2024-03")

@@ -67,9 +67,9 @@ def deliver(patches: list[str], instance=None):
         partition_key=str(partition_key(MARKET, MONTH)),
         tags=partition_tags(MARKET, MONTH),
         resources={
-            "locations": Locations(),
-            "io_manager": LakeIOManager(locations=Locations()),
-            "params": PipelineParams(patches=patches, locations=Locations()),
+            "deployment": Locations(),
+            "io_manager": LakeIOManager(deployment=Locations()),
+            "params": PipelineParams(patches=patches, deployment=Locations()),
         },
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=False,

@@ -30,7 +30,7 @@ class Landing:
             definitions=defs,
             resources={
                 "s3": S3Resource(),
-                "landing": LandingZone(locations=Locations(landing=self.url)),
+                "landing": LandingZone(deployment=Locations(landing=self.url)),
             },
         ) as context:
             result = landing_drops_sensor.evaluate_tick(context)

@@ -55,7 +55,7 @@ def partner_delivery(
     context: AssetExecutionContext,
     partner_export: pd.DataFrame,
     params: PipelineParams,
-    locations: Locations,
+    deployment: Locations,
 ) -> pd.DataFrame:
     """Sends the export to the partner once per content and keeps the receipt of each batch.
 
@@ -67,7 +67,7 @@ def partner_delivery(
     settings = run.delivery
     scope, header = f"{run.market}|{run.month}", {"market": run.market, "month": run.month}
     if settings.kind == "outbox":
-        root = as_upath(settings.outbox_url or locations.outbox_url())
+        root = as_upath(settings.outbox_url or deployment.outbox_url())
         folder = root / f"market={run.market}" / f"month={run.month}"
         receipts = [deliver_to_outbox(folder, scope, partner_export, header, settings.force)]
     else:
@@ -75,7 +75,7 @@ def partner_delivery(
             scope,
             partner_export,
             header,
-            previous=previous_receipts(context, ParquetIOManager(locations.lake())),
+            previous=previous_receipts(context, ParquetIOManager(deployment.lake())),
             force=settings.force,
         )
     frame = project(
