@@ -42,9 +42,16 @@ def _deployment():
     return deployment
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=1)
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """One message, secrets masked, no traceback; exit status 1 (2 for a usage error)."""
+    from shelfcast.platform.secrets import redact
+
+    err.print(f"[bold red]error:[/] {redact(message)}", highlight=False, markup=False)
+    return typer.Exit(code=code)
+
+
+def _usage(message: str) -> typer.Exit:
+    return _fail(message, code=2)
 
 
 @data_app.command("generate")
@@ -107,29 +114,28 @@ def run(
     ] = "",
 ) -> None:
     """Materialize every asset for each market × month given (or replay a past run)."""
+    from shelfcast.errors import UserError
     from shelfcast.pipeline import runner
-    from shelfcast.platform.config import ConfigError
-    from shelfcast.platform.storage import StorageError
 
+    if replay and (market or month or patch or patch_file):
+        raise _usage("--replay runs with saved parameters: give no --market, --month or --patch")
+    if not replay and (not market or not month):
+        raise _usage("give --market and --month (each repeatable), or --replay")
     try:
         if replay:
-            if market or month or patch or patch_file:
-                raise ConfigError(
-                    "--replay runs with saved parameters: give no market, month or patch"
-                )
             outcomes = runner.replay(replay, console)
-        elif not market or not month:
-            raise ConfigError("give --market and --month (each repeatable), or --replay")
         else:
-            outcomes = runner.run_partitions(market, month, patch or [], console, patch_file)
-    except (ConfigError, StorageError) as error:
+            outcomes = runner.run_partitions(
+                market or [], month or [], patch or [], console, patch_file
+            )
+    except UserError as error:
         raise _fail(str(error)) from None
     _print_outcomes(outcomes)
     if any(not o.success for o in outcomes):
         for outcome in outcomes:
             if not outcome.success:
                 err.print(
-                    f"[bold red]{outcome.partition} failed:[/] {outcome.error}", highlight=False
+                    f"{outcome.partition} failed: {outcome.error}", highlight=False, markup=False
                 )
         raise typer.Exit(code=1)
 
@@ -179,11 +185,12 @@ def config_show(
     provenance: Annotated[bool, typer.Option(help="Show the layer that set each value")] = False,
 ) -> None:
     """Print the effective parameters of a partition."""
+    from shelfcast.errors import UserError
     from shelfcast.pipeline.runner import resolve_params
 
     try:
         resolved = resolve_params(market, month, patch or [], patch_file)
-    except ValueError as error:
+    except UserError as error:
         raise _fail(str(error)) from None
     if not provenance:
         console.print(resolved.as_yaml(), end="", highlight=False, markup=False)

@@ -9,14 +9,15 @@ from the one ``Locations`` resource, whose empty fields fall back to the environ
 
 from __future__ import annotations
 
-from dagster import Definitions, multiprocess_executor
+from dagster import Definitions, colored_console_logger, multiprocess_executor
 from dagster_aws.s3 import S3Resource
 
 from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
 from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule, sales_history
+from shelfcast.pipeline.loggers import cli_logger
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.resources import LakeIOManager, LandingZone, Locations
-from shelfcast.pipeline.sensors import landing_drops_sensor
+from shelfcast.pipeline.sensors import landing_drops_sensor, latest_parameters_sensor
 
 deployment = Locations()
 
@@ -33,7 +34,7 @@ defs = Definitions(
     asset_checks=[pricing.recommendations_satisfy_constraints],
     jobs=[monthly_pricing, sales_history],
     schedules=[monthly_pricing_schedule],
-    sensors=[landing_drops_sensor],
+    sensors=[landing_drops_sensor, latest_parameters_sensor],
     resources={
         "deployment": deployment,
         "io_manager": LakeIOManager(deployment=deployment),
@@ -42,5 +43,7 @@ defs = Definitions(
         # The landing sensor's S3 client: endpoint and credentials from the standard AWS chain.
         "s3": S3Resource(),
     },
+    # Dagster's console logger for every run; `shelfcast run` selects its one-line logger.
+    loggers={"console": colored_console_logger, "shelfcast_cli": cli_logger},
     executor=multiprocess_executor.configured({"max_concurrent": 2}),
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera import extensions
@@ -29,6 +30,13 @@ def code_matches(series: pd.Series, *, pattern: str) -> pd.Series:
     return series.isin(valid)
 
 
+@extensions.register_check_method(statistics=["enabled"], check_type="vectorized")
+def finite(series: pd.Series, *, enabled: bool) -> pd.Series:
+    """Not NaN and not ±inf (``finite=True``): ``gt=0`` alone lets an infinite price through."""
+    values = np.isfinite(series.to_numpy(dtype=float, na_value=np.nan))
+    return pd.Series(values | (not enabled), index=series.index)
+
+
 class _Contract(pa.DataFrameModel):
     class Config:
         strict = True
@@ -43,9 +51,9 @@ class SalesSchema(_Contract):
     date: Series[pa.DateTime] = pa.Field(description="calendar day of the sale")
     product_id: Series[str] = pa.Field(str_length={"min_value": 1})
     units: Series[int] = pa.Field(ge=0, description="units sold that day")
-    price: Series[float] = pa.Field(gt=0, description="unit selling price that day")
+    price: Series[float] = pa.Field(gt=0, finite=True, description="unit selling price that day")
     promo: Series[bool] = pa.Field(description="a promotion ran that day")
-    revenue: Series[float] = pa.Field(ge=0, description="units × price")
+    revenue: Series[float] = pa.Field(ge=0, finite=True, description="units × price")
 
     class Config:
         unique = ["product_id", "date"]
@@ -73,8 +81,8 @@ class ProductsSchema(_Contract):
     name: Series[str]
     category: Series[str] = pa.Field(str_length={"min_value": 1})
     currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
-    unit_cost: Series[float] = pa.Field(gt=0)
-    price: Series[float] = pa.Field(gt=0, description="current list price")
+    unit_cost: Series[float] = pa.Field(gt=0, finite=True)
+    price: Series[float] = pa.Field(gt=0, finite=True, description="current list price")
     stock_on_hand: Series[int] = pa.Field(ge=0)
 
     class Config:
@@ -121,7 +129,9 @@ class DemandForecastSchema(_Contract):
     month: Series[str] = pa.Field(code_matches=MONTH_CODE)
     product_id: Series[str]
     date: Series[pa.DateTime]
-    units_forecast: Series[float] = pa.Field(ge=0, description="expected units at today's price")
+    units_forecast: Series[float] = pa.Field(
+        ge=0, finite=True, description="expected units at today's price"
+    )
     model: Series[str]
 
     class Config:

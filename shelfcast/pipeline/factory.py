@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -31,6 +33,7 @@ from dagster import (
 from shelfcast.errors import UserError
 from shelfcast.pipeline.partitions import market_month, split_partition_key, trailing_months
 from shelfcast.platform.io_manager import CONTRACT_KEY, contract_name
+from shelfcast.platform.secrets import redact
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # dagster-pandera marks its converter as beta
@@ -51,11 +54,20 @@ def contracted_asset(
 ) -> Callable[[Callable[..., pd.DataFrame]], AssetsDefinition]:
     """``@asset`` for a market × month frame bound by ``contract``; ``kind`` adds one kind."""
 
-    def decorator(compute: Callable[..., pd.DataFrame]) -> AssetsDefinition:
-        @functools.wraps(compute)
-        def with_user_errors(context: AssetExecutionContext, *args, **kwargs):
-            with user_errors(f"{context.asset_key.to_user_string()} {partition_label(context)}"):
-                return compute(context, *args, **kwargs)
+    def decorator(compute: Callable[..., Any]) -> AssetsDefinition:
+        if inspect.isgeneratorfunction(compute):  # an asset that yields check results too
+
+            @functools.wraps(compute)
+            def with_user_errors(context: AssetExecutionContext, *args, **kwargs):
+                with user_errors(_what(context)):
+                    yield from compute(context, *args, **kwargs)
+
+        else:
+
+            @functools.wraps(compute)
+            def with_user_errors(context: AssetExecutionContext, *args, **kwargs):
+                with user_errors(_what(context)):
+                    return compute(context, *args, **kwargs)
 
         return asset(
             name=compute.__name__,
@@ -71,6 +83,10 @@ def contracted_asset(
         )(with_user_errors)
 
     return decorator
+
+
+def _what(context: AssetExecutionContext) -> str:
+    return f"{context.asset_key.to_user_string()} {partition_label(context)}"
 
 
 def contract_type(contract: type[pa.DataFrameModel]) -> DagsterType:
@@ -106,7 +122,7 @@ def user_errors(what: str) -> Iterator[None]:
     try:
         yield
     except UserError as error:
-        raise Failure(description=f"{what}: {error}", allow_retries=False) from None
+        raise Failure(description=redact(f"{what}: {error}"), allow_retries=False) from None
 
 
 def market_and_month(

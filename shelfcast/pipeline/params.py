@@ -21,7 +21,9 @@ from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
+from upath import UPath
 
+from shelfcast.core.cleaning import IngestParams
 from shelfcast.core.elasticity import ElasticityParams
 from shelfcast.core.forecast import FORECASTERS, ForecastParams
 from shelfcast.core.optimiser import OptimiserParams
@@ -34,6 +36,8 @@ from shelfcast.platform.config import (
     Layer,
     ResolvedConfig,
     check_choices,
+    check_no_secret_values,
+    check_no_secret_values_in_layers,
     check_no_secrets,
     merge_layers,
     patch_file_layer,
@@ -41,7 +45,13 @@ from shelfcast.platform.config import (
     read_layer,
 )
 from shelfcast.platform.delivery import DELIVERY_KINDS, DeliveryParams
-from shelfcast.platform.snapshots import frozen_for_run, load_snapshot
+from shelfcast.platform.secrets import name_secret_variable
+from shelfcast.platform.snapshots import (
+    frozen_for_run,
+    latest_snapshot_path,
+    load_snapshot,
+    run_snapshot_path,
+)
 
 # Parameters that only take one of a few values: checked with the layer that set them.
 ALLOWED_VALUES: dict[str, list] = {
@@ -52,6 +62,7 @@ ALLOWED_VALUES: dict[str, list] = {
 }
 # Each section of the configuration and the class that types it.
 SECTIONS: dict[str, type] = {
+    "ingest": IngestParams,
     "performance": PerformanceParams,
     "forecast": ForecastParams,
     "elasticity": ElasticityParams,
@@ -68,6 +79,7 @@ class RunParams:
     market: str
     month: str
     currency: str
+    ingest: IngestParams
     performance: PerformanceParams
     forecast: ForecastParams
     elasticity: ElasticityParams
@@ -117,7 +129,9 @@ class PipelineParams(ConfigurableResource):
     )
     patch_file: str = Field(default="", description="YAML file of patches (path or fsspec URL)")
     replay: str = Field(
-        default="", description="Saved parameters (JSON) to run with instead of the layers"
+        default="",
+        description="Run with saved parameters instead of the layers: a Dagster run id, or a "
+        "partition such as US|2024-03 (its latest successful run's parameters)",
     )
     deployment: Locations
     _run_id: str | None = PrivateAttr(default=None)
@@ -129,19 +143,20 @@ class PipelineParams(ConfigurableResource):
         """The layers that exist for a partition, and every layer's name in precedence order,
         optional ones that do not exist marked absent."""
         folder = self.deployment.config_folder()
-        defaults = read_layer(str(Path(folder, "defaults.yaml")))
+        defaults = read_layer(str(Path(folder, "defaults.yaml")), trusted=True)
         assert defaults is not None
-        candidates = [str(Path(folder, "markets", f"{market}.yaml"))]
+        # The repo's versioned files are trusted; remote overlays, like patches, are not.
+        candidates = [(str(Path(folder, "markets", f"{market}.yaml")), True)]
         remote = self.deployment.overlays_url()
         if remote:
             candidates += [
-                f"{remote}/market={market}.yaml",
-                f"{remote}/month={month}.yaml",
-                f"{remote}/market={market}/month={month}.yaml",
+                (f"{remote}/market={market}.yaml", False),
+                (f"{remote}/month={month}.yaml", False),
+                (f"{remote}/market={market}/month={month}.yaml", False),
             ]
         layers, names = [defaults], [defaults.label]
-        for url in candidates:
-            layer = read_layer(url, optional=True)
+        for url, trusted in candidates:
+            layer = read_layer(url, optional=True, trusted=trusted)
             if layer is not None:
                 layers.append(layer)
             names.append(layer.label if layer is not None else f"{url} (absent)")
@@ -154,20 +169,42 @@ class PipelineParams(ConfigurableResource):
         return layers, names
 
     def resolve(self, market: str, month: str) -> ResolvedConfig:
-        """The merged parameters of ``market`` and ``YYYY-MM``, with the layer of every value."""
+        """The merged parameters of ``market`` and ``YYYY-MM``, with the layer of every value.
+
+        Every check of a layer happens here, before any work: keys and types against the
+        defaults, interpolation only in trusted layers, allowed values, partition markets, and
+        no secret (by key name or by value) anywhere in the result.
+        """
         if self.replay:
-            if self.patches or self.patch_file:
-                raise ConfigError("a replay runs with its saved parameters: drop the patches")
-            replayed = load_snapshot(self.replay)
-            replayed.layers.append(f"replay of {self.replay}")
-            return replayed
+            return self._replayed(market, month)
         layers, names = self.layers(market, month)
+        check_no_secret_values_in_layers(layers)
         check_no_secrets(layers)
         check_markets(layers)
         resolved = merge_layers(layers[0], layers[1:])
         resolved.layers = names
         check_choices(resolved, ALLOWED_VALUES)
+        _check_secret_values(resolved)
         return resolved
+
+    def _replayed(self, market: str, month: str) -> ResolvedConfig:
+        """A saved snapshot, validated like any untrusted layer before it is used."""
+        if self.patches or self.patch_file:
+            raise ConfigError("a replay runs with its saved parameters: drop the patches")
+        path = replay_path(self.deployment.lake(), self.replay, market, month)
+        replayed = load_snapshot(path)
+        folder = self.deployment.config_folder()
+        defaults = read_layer(str(Path(folder, "defaults.yaml")), trusted=True)
+        assert defaults is not None
+        layer = Layer(name=f"replay of {path}", values=replayed.values)
+        check_no_secret_values_in_layers([defaults, layer])
+        check_no_secrets([layer])
+        check_markets([defaults, layer])
+        merge_layers(defaults, [layer])  # unknown keys, wrong types, interpolation: refused
+        check_choices(replayed, ALLOWED_VALUES)
+        _check_secret_values(replayed)
+        replayed.layers.append(f"replay of {path}")
+        return replayed
 
     def check(self, market: str, month: str) -> RunParams:
         """The partition's parameters resolved and typed now, outside any run: every error
@@ -187,6 +224,40 @@ class PipelineParams(ConfigurableResource):
         )
         resolved.layers.append(f"frozen at {path}")
         return RunParams.build(resolved, market, month)
+
+
+RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PARTITION_REFERENCE = re.compile(
+    r"^(?P<market>[A-Z]{2})[|/ ](?P<month>\d{4}-(0[1-9]|1[0-2]))(-01)?$"
+)
+
+
+def replay_path(lake: UPath, reference: str, market: str, month: str) -> UPath:
+    """The snapshot a replay reads: always inside the lake's ``_runs/`` or ``_params/``.
+
+    ``reference`` is a Dagster run id (its format checked, so it can never walk out of the
+    lake) or a partition such as ``US|2024-03`` (that partition's latest parameters).
+    """
+    partition = [f"market={market}", f"month={month}"]
+    if RUN_ID.match(reference):
+        return run_snapshot_path(lake, reference, partition)
+    found = PARTITION_REFERENCE.match(reference)
+    if found:
+        if (found["market"], found["month"]) != (market, month):
+            raise ConfigError(
+                f"replay {reference!r} names another partition than the run's {market} {month}"
+            )
+        return latest_snapshot_path(lake, partition)
+    raise ConfigError(
+        f"replay {reference!r}: give a Dagster run id (like 3f2b8c1e-…, 36 characters) or a "
+        "partition such as US|2024-03"
+    )
+
+
+def _check_secret_values(resolved: ResolvedConfig) -> None:
+    token_env = (resolved.values.get("delivery") or {}).get("token_env") or ""
+    name_secret_variable(token_env)
+    check_no_secret_values(resolved, [token_env])
 
 
 def check_markets(layers: list[Layer]) -> None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-from dagster import AssetKey, DagsterInstance, JobDefinition
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, JobDefinition
 
 from shelfcast.pipeline.jobs import (
     MONTHLY_PRICING,
@@ -22,7 +22,7 @@ from shelfcast.pipeline.jobs import (
     partition_range_tags,
     partition_tags,
 )
-from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.params import PARTITION_REFERENCE, RUN_ID, PipelineParams
 from shelfcast.pipeline.partitions import (
     FIRST_MONTH,
     HISTORY_WINDOW_MONTHS,
@@ -33,13 +33,13 @@ from shelfcast.pipeline.partitions import (
 )
 from shelfcast.pipeline.resources import LandingZone, Locations
 from shelfcast.platform.config import ConfigError, ResolvedConfig
-from shelfcast.platform.landing import drop_files
-from shelfcast.platform.snapshots import latest_snapshot_path, run_snapshots
+from shelfcast.platform.landing import drop_files, landed_months
+from shelfcast.platform.secrets import redact
+from shelfcast.platform.snapshots import latest_snapshot_path, publish_latest, run_snapshots
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-PARTITION_REFERENCE = re.compile(r"^(?P<market>[A-Z]{2})[|/ ](?P<month>\d{4}-\d{2})(-01)?$")
-# Runs started from the CLI log warnings and errors only; progress is the CLI's own.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Runs started from the CLI log warnings, one line each; failures and progress are the CLI's own.
+QUIET: dict[str, dict] = {"loggers": {"shelfcast_cli": {}}}
 
 
 @dataclass
@@ -96,32 +96,39 @@ def run_partitions(
 def replay(reference: str, console=None) -> list[Outcome]:
     """Re-run past partitions with exactly their saved parameters.
 
-    ``reference`` is a run id (every partition that run covered) or a partition such as
-    ``US|2024-03`` (its latest saved parameters).
+    ``reference`` is a Dagster run id (every partition that run covered) or a partition such as
+    ``US|2024-03`` (the parameters of its latest successful run). The snapshots read are always
+    inside the lake's ``_runs/`` or ``_params/`` and are validated like any untrusted layer.
     """
     return run_targets(
-        [(m, mo, {"replay": url}) for m, mo, url in saved_parameters(reference)], console
+        [(m, mo, {"replay": ref}) for m, mo, ref in saved_parameters(reference)], console
     )
 
 
 def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
-    """``(market, month, snapshot URL)`` of a partition reference or of every partition of a run."""
+    """``(market, month, replay reference)`` of a partition, or of every partition of a run."""
     lake = code_location_deployment().lake()
-    match = PARTITION_REFERENCE.match(reference)
-    if match:
-        market, month = match["market"], match["month"]
+    found = PARTITION_REFERENCE.match(reference)
+    if found:
+        market, month = found["market"], found["month"]
         path = latest_snapshot_path(lake, [f"market={market}", f"month={month}"])
         if not path.exists():
-            raise ConfigError(f"no saved parameters for {market} {month} at {path}")
-        return [(market, month, str(path))]
-    found = run_snapshots(lake, reference)
-    if not found:
+            raise ConfigError(
+                f"no saved parameters for {market} {month}: no run of it has succeeded yet "
+                f"(looked for {path})"
+            )
+        return [(market, month, f"{market}|{month}")]
+    if not RUN_ID.match(reference):
         raise ConfigError(
-            f"no saved parameters for {reference!r}: give a run id or a partition like US|2024-03"
+            f"--replay {reference!r}: give a Dagster run id (like 3f2b8c1e-…, 36 characters) or "
+            "a partition such as US|2024-03"
         )
+    snapshots = run_snapshots(lake, reference)
+    if not snapshots:
+        raise ConfigError(f"no saved parameters for run {reference} in {lake}/_runs/")
     return [
-        (segments[0].partition("=")[2], segments[1].partition("=")[2], str(path))
-        for segments, path in found.items()
+        (segments[0].partition("=")[2], segments[1].partition("=")[2], reference)
+        for segments in snapshots
     ]
 
 
@@ -158,6 +165,8 @@ def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outc
             tags=partition_tags(market, month),
             raise_on_error=False,
         )
+        if result.success:  # only a good run becomes the partition's latest parameters
+            publish_latest(deployment.lake(), result.run_id)
         outcomes.append(
             Outcome(
                 partition=label,
@@ -172,22 +181,35 @@ def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outc
 
 
 def failure_message(result) -> str:
-    """The first failed step's own message, without a traceback; a failed check's findings."""
+    """The first failure as the user should read it: a refusal's own message (it names asset,
+    partition and what to fix), a failed check's findings, or, for a bug, the error with its
+    traceback. Secrets are masked."""
+    return redact(_failure(result))
+
+
+def _failure(result) -> str:
     for event in result.all_events:
         if (
             event.event_type_value == "ASSET_CHECK_EVALUATION"
             and not event.event_specific_data.passed
+            and event.event_specific_data.severity == AssetCheckSeverity.ERROR
         ):
             evaluation = event.event_specific_data
             findings = evaluation.metadata.get("first_violations")
             detail = f":\n{findings.value}" if findings is not None else ""
+            failure = next((e for e in result.all_events if e.is_step_failure), None)
+            described = failure.step_failure_data.user_failure_data if failure else None
+            if described is not None and described.description:
+                return described.description  # a refusal that also recorded its check
             return f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed{detail}"
     for event in result.all_events:
         if event.is_step_failure:
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
-                return data.user_failure_data.description  # it names asset and partition
-            return f"{event.step_key}: {data.error.message.strip() if data.error else 'failed'}"
+                return data.user_failure_data.description
+            if data.error is not None:  # not a refusal: a bug, with its traceback
+                return f"{event.step_key} failed unexpectedly:\n{data.error.to_string()}"
+            return f"{event.step_key}: failed"
     return "run failed"
 
 
@@ -211,23 +233,23 @@ def missing_history(market: str, month: str, materialized: set[str]) -> list[str
     """Months of the forecast window whose sales are in the landing zone but that the instance
     has not materialized.
 
-    The window runs back from ``month`` over the months with a landing drop, at most
-    HISTORY_WINDOW_MONTHS long; ``month`` itself is left to the partition's own run.
+    Every landed month of the window counts, also beyond a month missing from the landing zone:
+    the window's own check then names only that gap. ``month`` itself is left to the
+    partition's own run.
     """
     landing = LandingZone(deployment=code_location_deployment())
-    missing = []
-    period = pd.Period(month, freq="M") - 1
+    landed = set(landed_months(landing.root(), "sales", market))
+    period = pd.Period(month, freq="M")
     first = pd.Period(FIRST_MONTH, freq="M")
-    for _ in range(HISTORY_WINDOW_MONTHS - 1):
-        if period < first:
-            break
-        label = period.strftime("%Y-%m")
-        if not drop_files(landing.folder("sales", market, label)):
-            break
-        if str(partition_key(market, label)) not in materialized:
-            missing.append(label)
-        period -= 1
-    return sorted(missing)
+    window = [period - back for back in range(1, HISTORY_WINDOW_MONTHS)]
+    return sorted(
+        str(m)
+        for m in window
+        if m >= first
+        and str(m) in landed
+        and str(partition_key(market, str(m))) not in materialized
+        and drop_files(landing.folder("sales", market, str(m)))
+    )
 
 
 def load_sales_history(

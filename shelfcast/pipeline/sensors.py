@@ -14,18 +14,22 @@ import json
 from collections.abc import Iterator
 
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunStatusSensorContext,
     SensorEvaluationContext,
     SkipReason,
+    run_status_sensor,
     sensor,
 )
 from dagster_aws.s3 import S3Resource
 
 from shelfcast.pipeline.jobs import monthly_pricing
 from shelfcast.pipeline.partitions import MARKETS, month_partitions, partition_key
-from shelfcast.pipeline.resources import LandingZone
+from shelfcast.pipeline.resources import LandingZone, Locations
 from shelfcast.platform.landing import drop_versions
+from shelfcast.platform.snapshots import publish_latest
 from shelfcast.platform.storage import as_upath
 
 WATCHED_DATASET = "sales"
@@ -61,6 +65,20 @@ def landing_drops_sensor(
     context.update_cursor(json.dumps(drops, sort_keys=True))
     if not requested:
         yield SkipReason(f"no new or changed {WATCHED_DATASET} drops under {root}")
+
+
+@run_status_sensor(
+    run_status=DagsterRunStatus.SUCCESS,
+    monitor_all_code_locations=False,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="A succeeded run's frozen parameters become its partitions' latest (_params/)",
+)
+def latest_parameters_sensor(context: RunStatusSensorContext, deployment: Locations) -> None:
+    """Runs from the UI, the schedule or a daemon publish their parameters when they succeed;
+    `shelfcast run` publishes its own at once. A failed run never replaces the latest."""
+    published = publish_latest(deployment.lake(), context.dagster_run.run_id)
+    if published:
+        context.log.info(f"latest parameters of {len(published)} partition(s) updated")
 
 
 def list_landing_files(root: str, dataset: str, s3: S3Resource) -> dict[str, str]:

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from upath import UPath
 
 from shelfcast.errors import UserError
+from shelfcast.platform.secrets import secrets_in
 
 PATCH_LAYER = "--patch"
 
@@ -38,6 +39,7 @@ class Layer:
     name: str
     values: dict[str, Any]
     version: str | None = None
+    trusted: bool = False  # the repo's versioned files; patches, overlays and replays are not
 
     @property
     def label(self) -> str:
@@ -74,7 +76,7 @@ class ResolvedConfig:
         return cls(values=data["values"], provenance=data["provenance"], layers=data["layers"])
 
 
-def read_layer(url: str, optional: bool = False) -> Layer | None:
+def read_layer(url: str, optional: bool = False, trusted: bool = False) -> Layer | None:
     """Read a YAML layer from a local path or any fsspec URL; ``None`` if optional and absent.
 
     The layer's version is the object's VersionId or ETag where the store has one, else a hash
@@ -92,7 +94,12 @@ def read_layer(url: str, optional: bool = False) -> Layer | None:
             f"config layer {url} could not be read ({type(error).__name__}: {error}); "
             "check the URL, the endpoint and the credentials"
         ) from None
-    return Layer(name=url, values=parse_yaml(data.decode(), url), version=_version(path, data))
+    return Layer(
+        name=url,
+        values=parse_yaml(data.decode(), url),
+        version=_version(path, data),
+        trusted=trusted,
+    )
 
 
 def _version(path: UPath, data: bytes) -> str:
@@ -110,6 +117,13 @@ def _version(path: UPath, data: bytes) -> str:
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         values = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(
+            f"{source}{where}: YAML tags such as !!python/… are not accepted; give plain values "
+            "(numbers, strings, true/false, lists, mappings)"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -121,7 +135,23 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         raise ConfigError(
             f"{source}: expected a mapping of parameters, found {type(values).__name__}"
         )
+    check_plain(values, source)
     return values
+
+
+PLAIN = (str, int, float, bool, type(None))
+
+
+def check_plain(values: Mapping[str, Any], source: str) -> None:
+    """Only plain values: YAML can also produce dates, bytes and sets, which no parameter is."""
+    for key, value in _leaves(values).items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if not isinstance(item, PLAIN):
+                raise ConfigError(
+                    f"{source}: {key} holds a {type(item).__name__}, not a plain value; quote "
+                    "it as a string or give a number, true/false or a list"
+                )
 
 
 def patch_file_layer(url: str) -> Layer:
@@ -144,8 +174,15 @@ def patch_layer(patches: Iterable[str], name: str = PATCH_LAYER) -> Layer:
             )
     try:
         values = OmegaConf.to_container(OmegaConf.from_dotlist(patches))
+    except yaml.YAMLError:
+        keys = ", ".join(patch.split("=", 1)[0].strip() for patch in patches)
+        raise ConfigError(
+            f"{name} ({keys}): YAML tags such as !!python/… and other non-plain values are not "
+            "accepted; give a plain value, e.g. optimiser.max_changes=10"
+        ) from None
     except OmegaConfBaseException as error:
         raise ConfigError(f"{name}: {error}") from None
+    check_plain(values, name)  # type: ignore[arg-type]
     return Layer(name=name, values=values)  # type: ignore[arg-type]
 
 
@@ -161,7 +198,9 @@ def merge_layers(
     merged: Any = OmegaConf.create(defaults.values)
     provenance = {key: defaults.label for key in _leaves(defaults.values)}
     names = [defaults.label]
+    check_interpolation(defaults)
     for layer in overlays:
+        check_interpolation(layer)
         _check_layer(layer, merged, open_mappings)
         merged = OmegaConf.merge(merged, OmegaConf.create(layer.values))
         label = layer.label
@@ -175,6 +214,40 @@ def merge_layers(
     except OmegaConfBaseException as error:
         raise ConfigError(f"could not resolve parameters: {error}") from None
     return ResolvedConfig(values=values, provenance=provenance, layers=names)  # type: ignore[arg-type]
+
+
+INTERPOLATION = re.compile(r"\$\{")
+RESOLVER = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
+# Resolvers a trusted layer may use: none of them reads the environment (``oc.env`` would let a
+# versioned file pull a secret into the resolved config). Plain ``${other.key}`` references are
+# always allowed in trusted layers.
+ALLOWED_RESOLVERS = frozenset({"oc.select", "oc.dict.keys", "oc.dict.values"})
+
+
+def check_interpolation(layer: Layer) -> None:
+    """``${…}`` only in trusted layers, and there only with allowed resolvers.
+
+    An untrusted layer (a patch, a patch file, a remote overlay, a replayed snapshot) holding
+    ``${…}`` is refused before any work, naming layer and key: resolving it could read the
+    environment of whichever machine runs the step.
+    """
+    for key, value in _leaves(layer.values).items():
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str) or not INTERPOLATION.search(text):
+                continue
+            if not layer.trusted:
+                raise ConfigError(
+                    f"{layer.name}: {key} holds an interpolation (${{…}}); interpolation is "
+                    "resolved only in the repo's versioned config files, never in patches, patch "
+                    "files, remote overlays or replayed parameters: give the value itself"
+                )
+            for resolver in RESOLVER.findall(text):
+                if resolver not in ALLOWED_RESOLVERS:
+                    raise ConfigError(
+                        f"{layer.name}: {key} uses the resolver {resolver}, which is not allowed "
+                        f"(allowed: {', '.join(sorted(ALLOWED_RESOLVERS))}); config names an "
+                        "environment variable, it never reads one"
+                    )
 
 
 def _check_layer(layer: Layer, merged: DictConfig, open_mappings: tuple[str, ...]) -> None:
@@ -243,8 +316,46 @@ def check_choices(resolved: ResolvedConfig, choices: Mapping[str, Sequence[Any]]
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api_?key|credential)s?$", re.IGNORECASE)
 
 
+def check_no_secret_values(resolved: ResolvedConfig, extra_names: Iterable[str] = ()) -> None:
+    """Refuse a resolved config that holds a secret's value or a URL with credentials, whatever
+    the key: the key and the variable are named, the value never is."""
+    found = secrets_in(resolved.values, extra_names)
+    if found:
+        key, what = found[0]
+        layer = resolved.provenance.get(key, "?")
+        more = f" (and {len(found) - 1} more key(s))" if len(found) > 1 else ""
+        raise ConfigError(
+            f"{layer}: {key} holds {what}{more}; secrets never live in config (value withheld). "
+            "Put the secret in an environment variable and name that variable, as "
+            "delivery.token_env does"
+        )
+
+
+def check_no_secret_values_in_layers(layers: Iterable[Layer]) -> None:
+    """The same, layer by layer, before any other check can quote a value in its message.
+
+    Variables that a layer names under a ``*_env`` key (``delivery.token_env``) count as secret.
+    """
+    layers = list(layers)
+    named = [
+        str(value)
+        for layer in layers
+        for key, value in _leaves(layer.values).items()
+        if key.endswith("_env") and isinstance(value, str)
+    ]
+    for layer in layers:
+        found = secrets_in(layer.values, named)
+        if found:
+            key, what = found[0]
+            raise ConfigError(
+                f"{layer.name}: {key} holds {what}; secrets never live in config (value "
+                "withheld). Put the secret in an environment variable and name that variable, "
+                "as delivery.token_env does"
+            )
+
+
 def check_no_secrets(layers: Iterable[Layer]) -> None:
-    """Refuse secret-looking values: config names the environment variable that holds a secret."""
+    """Refuse secret-looking keys: config names the environment variable that holds a secret."""
     for layer in layers:
         for key, value in _leaves(layer.values).items():
             if SECRET_KEY.search(key.rsplit(".", 1)[-1]) and value not in (None, ""):

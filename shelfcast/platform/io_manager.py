@@ -170,6 +170,31 @@ class ParquetIOManager(IOManager):
             frame = _read_object(asset, path)
         return self._validated(frame, contract, asset, path)
 
+    def read_columns(
+        self,
+        asset_key: AssetKey,
+        partitions_def: PartitionsDefinition,
+        key: str,
+        columns: list[str],
+    ) -> pd.DataFrame | None:
+        """Some columns of a stored partition, or None if it is not in the lake.
+
+        For reference figures about stored data (e.g. a drift check's trailing months): the
+        object was validated when it was written; a step's inputs go through ``load_input``.
+        """
+        path = self.path_for(asset_key, partitions_def, key)
+        asset = asset_key.to_user_string()
+        try:
+            with storage_failures(asset):
+                return read_parquet(path, columns=columns)
+        except FileNotFoundError:
+            return None
+        except (pyarrow_lib.ArrowException, OSError, ValueError) as error:
+            raise ContractViolation(
+                description=f"{asset} at {path} is not a readable Parquet file ({error})",
+                allow_retries=False,
+            ) from None
+
     def _read(self, context: InputContext, key: str | None, path: UPath) -> pd.DataFrame | None:
         """One object, unvalidated; None if it is missing and the input allows that."""
         asset = context.asset_key.to_user_string()

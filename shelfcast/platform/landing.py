@@ -14,6 +14,7 @@ import posixpath
 from collections.abc import Mapping
 
 import pandas as pd
+from pyarrow import ArrowException
 from upath import UPath
 
 from shelfcast.errors import UserError
@@ -66,8 +67,17 @@ def drop_versions(objects: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+class DropReadError(UserError, ValueError):
+    """A landing file cannot be read: empty, corrupt, or not the format its name says."""
+
+
 def read_drop(folder: UPath) -> pd.DataFrame:
-    """Read all files of a drop into one frame (columns as written; cleaning types them)."""
+    """Read all files of a drop into one frame.
+
+    CSV cells are read as text, exactly as written (``000103`` stays ``000103``, ``2.5`` stays
+    ``2.5``), so that cleaning types each column by its contract instead of pandas guessing;
+    Parquet keeps its own types. An empty or unreadable file is refused by name.
+    """
     files = drop_files(folder)
     if not files:
         raise MissingDropError(
@@ -78,11 +88,36 @@ def read_drop(folder: UPath) -> pd.DataFrame:
     for file in files:
         with object_store_errors(file, "read"):
             data = file.read_bytes()
-        if file.suffix.lower() == ".csv":
-            frames.append(pd.read_csv(io.BytesIO(data)))
-        else:
-            frames.append(pd.read_parquet(io.BytesIO(data)))
+        frames.append(_read_file(file, data))
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _read_file(file: UPath, data: bytes) -> pd.DataFrame:
+    if not data:
+        raise DropReadError(f"landing file {file} is empty (0 bytes); upload it again")
+    try:
+        if file.suffix.lower() == ".csv":
+            return pd.read_csv(
+                io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True
+            )
+        return pd.read_parquet(io.BytesIO(data))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise DropReadError(f"landing file {file} is not readable CSV ({error})") from None
+    except (ArrowException, OSError, ValueError) as error:
+        raise DropReadError(
+            f"landing file {file} is not a readable Parquet file ({error})"
+        ) from None
+
+
+def landed_months(root: UPath, dataset: str, market: str) -> list[str]:
+    """The months (``YYYY-MM``) with a drop folder for ``market``, from one listing."""
+    folder = root / dataset / f"market={market}"
+    try:
+        with object_store_errors(folder, "list"):
+            names = [entry.name for entry in folder.iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n.split("=", 1)[1] for n in names if n.startswith("month=") and len(n) == 13)
 
 
 def write_drop(

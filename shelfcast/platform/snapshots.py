@@ -54,11 +54,20 @@ def frozen_for_run(
     """The run's snapshot for ``partition``, created from ``resolve()`` by the first caller."""
     path = run_snapshot_path(base, run_id, partition)
     if not _exists(path):
-        resolved = resolve()
-        data = resolved.to_json().encode()
-        if create_exclusive(path, data):
-            write_bytes_atomic(latest_snapshot_path(base, partition), data)
+        create_exclusive(path, resolve().to_json().encode())
     return load_snapshot(path), path
+
+
+def publish_latest(base: UPath, run_id: str) -> list[UPath]:
+    """Copy a succeeded run's snapshots to ``_params/``: the partitions' latest good parameters."""
+    published = []
+    for partition, path in run_snapshots(base, run_id).items():
+        with object_store_errors(path, "read saved parameters from"):
+            data = path.read_bytes()
+        target = latest_snapshot_path(base, list(partition))
+        write_bytes_atomic(target, data)
+        published.append(target)
+    return published
 
 
 def load_snapshot(url: str | UPath) -> ResolvedConfig:

@@ -15,6 +15,7 @@ bucket, never a credential.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import uuid
@@ -99,21 +100,46 @@ def _caused_by(error: BaseException, cause: BaseException) -> bool:
     return False
 
 
+# A local disk's own refusals: the user fixes these (free space, permissions), not the code.
+_DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+}
+
+
 @contextlib.contextmanager
 def _local_atomic_writer(target: str) -> Iterator[BinaryIO]:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
     temporary = os.path.join(
         os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp"
     )
     try:
-        with open(temporary, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        with _disk_errors(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(temporary, "wb") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+@contextlib.contextmanager
+def _disk_errors(target: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        reason = _DISK_ERRORS.get(error.errno or 0)
+        if reason is None or isinstance(error, StorageError):
+            raise
+        raise StorageError(
+            f"cannot write {target}: {reason}; nothing was written (the previous version, if "
+            "any, is intact). Free space or fix the permissions, or point the location elsewhere"
+        ) from None
 
 
 def write_bytes_atomic(path: UPath, data: bytes) -> None:
@@ -142,18 +168,18 @@ def write_parquet_atomic(path: UPath, frame: pd.DataFrame) -> int:
         return handle.tell()
 
 
-def read_parquet(path: UPath) -> pd.DataFrame:
-    """Read one Parquet object; raises FileNotFoundError when it does not exist.
+def read_parquet(path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one Parquet object (or some of its columns); FileNotFoundError when it does not exist.
 
     From an object store the whole object comes in one GET and is parsed from memory, so a
     network failure (StorageError) is never confused with a corrupt file (pyarrow's error).
     """
     if is_local(path):
         with open(path.path, "rb") as handle:
-            return _to_pandas(pq.read_table(handle))
+            return _to_pandas(pq.read_table(handle, columns=columns))
     with object_store_errors(path, "read"):
         data = path.fs.cat_file(path.path)
-    return _to_pandas(pq.read_table(pa.BufferReader(data)))
+    return _to_pandas(pq.read_table(pa.BufferReader(data), columns=columns))
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

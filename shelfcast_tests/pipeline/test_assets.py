@@ -18,7 +18,7 @@ from shelfcast.pipeline.assets.performance import product_performance
 from shelfcast.pipeline.factory import contract_metadata
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import market_month, partition_key
-from shelfcast.pipeline.resources import LakeIOManager, Locations
+from shelfcast.pipeline.resources import LakeIOManager, LandingZone, Locations
 from shelfcast.schemas import ProductsSchema, SalesSchema
 
 KEY = str(partition_key("US", "2024-03"))
@@ -62,7 +62,7 @@ def products_frame() -> pd.DataFrame:
 
 
 def run(tmp_path: Path, assets, patches=()):
-    deployment = Locations(storage=str(tmp_path / "lake"))
+    deployment = Locations(storage=str(tmp_path / "lake"), landing=str(tmp_path / "landing"))
     return materialize(
         assets,
         partition_key=KEY,
@@ -70,6 +70,7 @@ def run(tmp_path: Path, assets, patches=()):
             "io_manager": LakeIOManager(deployment=deployment),
             "params": PipelineParams(patches=list(patches), deployment=deployment),
             "deployment": deployment,
+            "landing": LandingZone(deployment=deployment),
         },
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,

@@ -87,7 +87,7 @@ def test_the_seven_assets_and_their_dependencies():
     }
     assert parents == {
         "sales": [],
-        "products": [],
+        "products": ["sales"],  # order only: a refused sales drop keeps products unwritten
         "product_performance": ["products", "sales"],
         "demand_forecast": ["product_performance", "sales"],
         "price_recommendations": ["demand_forecast", "product_performance", "products", "sales"],

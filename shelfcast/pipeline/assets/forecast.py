@@ -6,10 +6,11 @@ seasonal naive on the partition's own history and reports both, per category and
 """
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue, Output
 
 from shelfcast.core.forecast import get_forecaster
 from shelfcast.core.forecast_backtest import accuracy_table, backtest
@@ -19,9 +20,11 @@ from shelfcast.pipeline.factory import (
     market_and_month,
     sales_months,
 )
+from shelfcast.pipeline.history import checked_window, history_check
 from shelfcast.pipeline.metadata import config_metadata, frame_metadata, json_safe, section_keys
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS
+from shelfcast.pipeline.resources import LandingZone
 from shelfcast.schemas import DemandForecastSchema, project
 
 # Backtest scores -> metadata keys: the chosen model's, then seasonal naive's.
@@ -38,16 +41,19 @@ PLOTTED_SCORES = {
     group="analysis",
     code_version="2",
     ins={"sales_history": sales_months(HISTORY_WINDOW_MONTHS)},
+    check_specs=[history_check("demand_forecast")],
 )
 def demand_forecast(
     context: AssetExecutionContext,
     sales_history: dict[str, pd.DataFrame],
     product_performance: pd.DataFrame,
     params: PipelineParams,
-) -> pd.DataFrame:
+    landing: LandingZone,
+) -> Iterator:
     """Forecast of each flagged product's daily units after the month closes, at today's price."""
     run = params.for_partition(*market_and_month(context))
     settings = run.forecast
+    window = checked_window(sales_history, run.market, run.month, settings.history_months, landing)
     history = recent_history(concat_window(sales_history), run.month, settings.history_months)
     flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
     categories = product_performance.set_index("product_id")["category"]
@@ -67,25 +73,25 @@ def demand_forecast(
         forecast.assign(market=run.market, month=run.month, model=forecaster.name),
         DemandForecastSchema,
     )
-    context.add_output_metadata(
-        {
-            **frame_metadata(frame),
-            "products_forecast": MetadataValue.int(frame["product_id"].nunique()),
-            "model": MetadataValue.text(forecaster.name),
-            "history_days": MetadataValue.int(int(history["date"].nunique())),
-            "forecast_units": MetadataValue.float(float(frame["units_forecast"].sum())),
-            "forecast_plot": MetadataValue.md(forecast_plot(series, frame)),
-            "backtest_accuracy": MetadataValue.md(backtest_summary(accuracy)),
-            "backtest": MetadataValue.json(json_safe(accuracy)),
-            **{  # plain numbers, so the UI plots them across partitions
-                label: MetadataValue.float(float(accuracy[key]))
-                for key, label in PLOTTED_SCORES.items()
-                if isinstance(accuracy.get(key), float) and math.isfinite(accuracy[key])
-            },
-            **config_metadata(run.config, section_keys(run.config, "forecast")),
-        }
-    )
-    return frame
+    metadata = {
+        **frame_metadata(frame),
+        "products_forecast": MetadataValue.int(frame["product_id"].nunique()),
+        "model": MetadataValue.text(forecaster.name),
+        "history_days": MetadataValue.int(int(history["date"].nunique())),
+        "forecast_units": MetadataValue.float(float(frame["units_forecast"].sum())),
+        "forecast_plot": MetadataValue.md(forecast_plot(series, frame)),
+        "backtest_accuracy": MetadataValue.md(backtest_summary(accuracy)),
+        "backtest": MetadataValue.json(json_safe(accuracy)),
+        **{  # plain numbers, so the UI plots them across partitions
+            label: MetadataValue.float(float(accuracy[key]))
+            for key, label in PLOTTED_SCORES.items()
+            if isinstance(accuracy.get(key), float) and math.isfinite(accuracy[key])
+        },
+        "history_months_loaded": MetadataValue.int(len(window.loaded)),
+        **config_metadata(run.config, section_keys(run.config, "forecast")),
+    }
+    yield window.check_result()
+    yield Output(frame, metadata=metadata)
 
 
 def backtest_summary(accuracy: dict) -> str:

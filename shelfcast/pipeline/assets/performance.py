@@ -1,7 +1,9 @@
 """`product_performance`: month KPIs per product and the underperformer flag with its reasons."""
 
+from collections.abc import Iterator
+
 import pandas as pd
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, MetadataValue, Output
 
 from shelfcast.core.performance import assess_performance
 from shelfcast.pipeline.factory import (
@@ -10,9 +12,11 @@ from shelfcast.pipeline.factory import (
     market_and_month,
     sales_months,
 )
+from shelfcast.pipeline.history import checked_window, history_check
 from shelfcast.pipeline.metadata import config_metadata, frame_metadata, section_keys
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import PERFORMANCE_WINDOW_MONTHS
+from shelfcast.pipeline.resources import LandingZone
 from shelfcast.schemas import ProductPerformanceSchema
 
 
@@ -21,26 +25,28 @@ from shelfcast.schemas import ProductPerformanceSchema
     group="analysis",
     code_version="1",
     ins={"sales_window": sales_months(PERFORMANCE_WINDOW_MONTHS)},
+    check_specs=[history_check("product_performance")],
 )
 def product_performance(
     context: AssetExecutionContext,
     sales_window: dict[str, pd.DataFrame],
     products: pd.DataFrame,
     params: PipelineParams,
-) -> pd.DataFrame:
+    landing: LandingZone,
+) -> Iterator:
     """KPIs of the month and which products underperform, with the rule that flagged each."""
     run = params.for_partition(*market_and_month(context))
+    window = checked_window(sales_window, run.market, run.month, PERFORMANCE_WINDOW_MONTHS, landing)
     frame = assess_performance(concat_window(sales_window), products, run.month, run.performance)
     flagged = frame.loc[frame["is_underperforming"]]
     rule_counts = flagged["reasons"].str.split(";").explode().value_counts()
-    context.add_output_metadata(
-        {
-            **frame_metadata(flagged),
-            "products": MetadataValue.int(len(frame)),
-            "underperforming": MetadataValue.int(len(flagged)),
-            "rules_fired": MetadataValue.json({k: int(v) for k, v in rule_counts.items()}),
-            "history_months_loaded": MetadataValue.int(len(sales_window)),
-            **config_metadata(run.config, section_keys(run.config, "performance")),
-        }
-    )
-    return frame
+    metadata = {
+        **frame_metadata(flagged),
+        "products": MetadataValue.int(len(frame)),
+        "underperforming": MetadataValue.int(len(flagged)),
+        "rules_fired": MetadataValue.json({k: int(v) for k, v in rule_counts.items()}),
+        "history_months_loaded": MetadataValue.int(len(window.loaded)),
+        **config_metadata(run.config, section_keys(run.config, "performance")),
+    }
+    yield window.check_result()
+    yield Output(frame, metadata=metadata)

@@ -2,6 +2,7 @@
 the blocking check that re-verifies every constraint before anything is exported."""
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import pandas as pd
@@ -12,6 +13,7 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     MetadataValue,
+    Output,
     asset_check,
 )
 
@@ -26,9 +28,11 @@ from shelfcast.pipeline.factory import (
     sales_months,
     user_errors,
 )
+from shelfcast.pipeline.history import checked_window, history_check
 from shelfcast.pipeline.metadata import config_metadata, frame_metadata, json_safe, section_keys
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month
+from shelfcast.pipeline.resources import LandingZone
 from shelfcast.schemas import PriceRecommendationsSchema, project
 
 
@@ -38,6 +42,7 @@ from shelfcast.schemas import PriceRecommendationsSchema, project
     code_version="2",
     kind="highs",
     ins={"sales_history": sales_months(HISTORY_WINDOW_MONTHS)},
+    check_specs=[history_check("price_recommendations")],
 )
 def price_recommendations(
     context: AssetExecutionContext,
@@ -46,9 +51,11 @@ def price_recommendations(
     product_performance: pd.DataFrame,
     demand_forecast: pd.DataFrame,
     params: PipelineParams,
-) -> pd.DataFrame:
+    landing: LandingZone,
+) -> Iterator:
     """The price that maximises expected margin (or revenue) for each flagged product."""
     run = params.for_partition(*market_and_month(context))
+    window = checked_window(sales_history, run.market, run.month, HISTORY_WINDOW_MONTHS, landing)
     elasticity = estimate_elasticity(concat_window(sales_history), products, run.elasticity)
     flagged = product_performance.loc[product_performance["is_underperforming"], ["product_id"]]
     baseline_units = demand_forecast.groupby("product_id")["units_forecast"].sum()
@@ -65,25 +72,23 @@ def price_recommendations(
         PriceRecommendationsSchema,
     )
     changes = frame.loc[frame["is_change"]]
-    context.add_output_metadata(
-        {
-            **frame_metadata(changes),
-            "price_changes": MetadataValue.int(len(changes)),
-            "expected_margin": MetadataValue.float(round(float(frame["expected_margin"].sum()), 2)),
-            "margin_uplift": MetadataValue.float(
-                round(float((frame["expected_margin"] - frame["baseline_margin"]).sum()), 2)
-            ),
-            "discount_spent": MetadataValue.float(round(float(frame["discount_cost"].sum()), 2)),
-            "solver_method": MetadataValue.text(report.method),
-            **(
-                {"solver_gap": MetadataValue.float(report.gap)} if math.isfinite(report.gap) else {}
-            ),
-            "solver": MetadataValue.json(json_safe(asdict(report))),
-            **elasticity_metadata(elasticity),
-            **config_metadata(run.config, section_keys(run.config, "optimiser", "elasticity")),
-        }
-    )
-    return frame
+    metadata = {
+        **frame_metadata(changes),
+        "price_changes": MetadataValue.int(len(changes)),
+        "expected_margin": MetadataValue.float(round(float(frame["expected_margin"].sum()), 2)),
+        "margin_uplift": MetadataValue.float(
+            round(float((frame["expected_margin"] - frame["baseline_margin"]).sum()), 2)
+        ),
+        "discount_spent": MetadataValue.float(round(float(frame["discount_cost"].sum()), 2)),
+        "solver_method": MetadataValue.text(report.method),
+        **({"solver_gap": MetadataValue.float(report.gap)} if math.isfinite(report.gap) else {}),
+        "solver": MetadataValue.json(json_safe(asdict(report))),
+        **elasticity_metadata(elasticity),
+        "history_months_loaded": MetadataValue.int(len(window.loaded)),
+        **config_metadata(run.config, section_keys(run.config, "optimiser", "elasticity")),
+    }
+    yield window.check_result()
+    yield Output(frame, metadata=metadata)
 
 
 def elasticity_metadata(elasticity: pd.DataFrame) -> dict:
