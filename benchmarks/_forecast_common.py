@@ -23,7 +23,7 @@ def long_frame(train: list[np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame({"unique_id": ids, "ds": ds, "y": np.concatenate(train)})
 
 
-def shelfcast_forecast(frame: pd.DataFrame, season: int, horizon: int) -> np.ndarray:
+def shelfcast_forecast(frame: pd.DataFrame, season: int, horizon: int, **options) -> np.ndarray:
     """The default engine from the long frame: right-align, forecast every series at once."""
     from shelfcast.core.forecast_engine import forecast_matrix
 
@@ -32,7 +32,7 @@ def shelfcast_forecast(frame: pd.DataFrame, season: int, horizon: int) -> np.nda
     column = frame["ds"].to_numpy() + np.repeat(width - lengths, lengths)
     values = np.full((len(lengths), width), np.nan)
     values[frame["unique_id"].to_numpy(), column] = frame["y"].to_numpy()
-    return forecast_matrix(values, season, horizon)
+    return forecast_matrix(values, season, horizon, **options)
 
 
 def statsforecast_forecast(model, frame: pd.DataFrame, horizon: int, n_jobs: int) -> np.ndarray:

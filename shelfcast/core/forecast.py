@@ -23,10 +23,9 @@ profile (its last 12 weeks, shrunk toward the panel's profile by the units behin
 seasonality (``season_length`` 52 weeks) is each product's own estimate from however many years
 it has, shrunk by its noise toward its category's (group seasonal indices, shrunk in turn), so
 the pipeline's two-year window gives a product with a clear season its own and a slow product
-its category's. On the
-generator's 2,000-product panel, weekly beats forecasting the days directly with the same
-engine, on daily WAPE and on the 28-day totals the optimiser uses (``benchmarks/README.md``);
-``Shelfcast(period_days=1, season_length=7)`` is that daily variant.
+its category's. On the generator's 2,000-product panel, weekly beats forecasting the days
+directly with the same engine, on daily WAPE and on the 28-day totals the optimiser uses
+(``benchmarks/README.md``); ``Shelfcast(period_days=1, season_length=7)`` is that daily variant.
 
 ``history`` is long. Missing days inside a product's span, from its first row to the last date
 of the history, are 0 units; days before its first row are unknown.
