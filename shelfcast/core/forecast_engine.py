@@ -37,7 +37,7 @@ from shelfcast.core.forecast_seasonality import seasonal_profile
 
 BACKTEST_FOLDS = 4  # rolling origins, one horizon apart (chosen on M3 monthly: 3, 4 or 6)
 MAX_HISTORY_SEASONS = 30  # seasons further back weigh < 0.1 % (halflife 3): left out, for speed
-MIN_HISTORY = 200  # periods kept at least, whatever the season length
+MIN_HISTORY = 1000  # periods kept at least, whatever the season length (731 daily ones)
 # Candidate k is TREND_WEIGHTS[k] × the trend forecast + the rest × seasonal naive. Steps of a
 # tenth, chosen on M3 monthly (MASE 0.827 with steps of a half, 0.822 with fifths, 0.820 tenths).
 TREND_WEIGHTS = np.round(np.linspace(1.0, 0.0, 11), 1)

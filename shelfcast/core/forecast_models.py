@@ -78,22 +78,40 @@ def fit_grid(y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     zero = np.zeros((1, len(grid)))
     gram = [np.concatenate([zero, np.cumsum(a * b, axis=0)]) for a, b in
             ((on_level, on_level), (on_level, on_trend), (on_trend, on_trend))]  # fmt: skip
-    x = np.nan_to_num(y)
-    level, trend = np.zeros((n, len(grid))), np.zeros((n, len(grid)))
-    squares, by_level, by_trend = (np.zeros((n, len(grid))) for _ in range(3))
-    error, fitted = np.empty((n, len(grid))), np.empty((n, len(grid)))
-    for step in range(int(start.min()), t):
-        # Before a series starts its state and error stay 0, since its values there are 0.
-        k = np.maximum(step - start, 0)
-        trend *= phi
-        np.add(level, trend, out=fitted)
-        np.subtract(x[:, step, None], fitted, out=error)
-        squares += error * error
-        by_level += error * on_level[k]
-        by_trend += error * on_trend[k]
-        np.multiply(error, alpha, out=level)
-        level += fitted
-        trend += error * beta
+    # Left-aligned and longest first: step k updates the k-th value of every series still
+    # running, a prefix of the rows, with one row of coefficients shared by all of them (no
+    # per-series gather in the loop); a series' sums stop where it ends. The loop runs in
+    # float32, twice as fast as float64 (it is bound by memory): on series scaled to mean 1
+    # its states differ from float64's by < 1e-3 and M3's MASE not in the third decimal.
+    order = np.argsort(-count, kind="stable")
+    columns = np.minimum(start[order, None] + np.arange(t)[None, :], t - 1)
+    x = np.take_along_axis(np.nan_to_num(y[order]), columns, axis=1).astype(np.float32)
+    running = (count[order][None, :] > np.arange(t)[:, None]).sum(axis=1)
+    shape = (n, len(grid))
+    level, trend, squares, by_level, by_trend = (np.zeros(shape, np.float32) for _ in range(5))
+    fitted_, error_, scratch_ = (np.empty(shape, np.float32) for _ in range(3))
+    alpha, beta, phi = (v.astype(np.float32) for v in (alpha, beta, phi))
+    on_level32, on_trend32 = on_level.astype(np.float32), on_trend.astype(np.float32)
+    for k in range(int(count.max(initial=0))):
+        r = running[k]
+        lv, tr, fitted, error, scratch = level[:r], trend[:r], fitted_[:r], error_[:r], scratch_[:r]
+        tr *= phi
+        np.add(lv, tr, out=fitted)
+        np.subtract(x[:r, k, None], fitted, out=error)
+        np.multiply(error, error, out=scratch)
+        squares[:r] += scratch
+        np.multiply(error, on_level32[k], out=scratch)
+        by_level[:r] += scratch
+        np.multiply(error, on_trend32[k], out=scratch)
+        by_trend[:r] += scratch
+        np.multiply(error, alpha, out=lv)
+        lv += fitted
+        np.multiply(error, beta, out=scratch)
+        tr += scratch
+    back = np.argsort(order)  # the rows in their original order again
+    level, trend, squares, by_level, by_trend = (
+        a[back].astype(float) for a in (level, trend, squares, by_level, by_trend)
+    )
     a00, a01, a11 = (g[count] for g in gram)
     a00, a11 = a00 + 1e-9, a11 + 1e-9
     det = a00 * a11 - a01 * a01

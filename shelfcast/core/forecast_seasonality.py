@@ -1,7 +1,8 @@
 """Seasonal profiles of many series at once, from one season of history upward, in plain numpy.
 
 A series' profile is one value per season position (phase 0 is the first period after its
-history): a multiplicative index (mean 1) when the series is positive throughout, an additive
+history): a multiplicative index (mean 1) where ratios are sound — no negative value, a positive
+trend, no index under ``MIN_INDEX`` (a season position with next to no sales) — and an additive
 offset (mean 0) otherwise, so that zeros and negative values never break the decomposition.
 
 1. **Detrending.** The centred moving average (2×m for even m) is the trend; where it is
@@ -79,7 +80,9 @@ def seasonal_profile(
     count = seen.sum(axis=1)
     trend = detrending_trend(y, m)
     with np.errstate(invalid="ignore", divide="ignore"):
-        positive = (np.where(seen, y, np.inf).min(axis=1) > 0) & (
+        # Ratios need a positive trend; a count with some zeros has one, a negative value or a
+        # trend through zero does not.
+        positive = (np.where(seen, y, np.inf).min(axis=1) >= 0) & (
             np.where(seen, trend, np.inf).min(axis=1) > 0
         )
         ratio = _shrunk(y / trend, m, halflife, 1.0, count, groups, y, multiplicative=True)

@@ -24,16 +24,19 @@ def test_a_season_is_found_under_a_strong_trend_and_noise_keeps_a_flat_profile()
     assert np.abs(profile.values[1:] - 1).mean() < 0.005
 
 
-def test_positive_series_are_multiplicative_and_zeros_or_negatives_additive():
+def test_ratios_where_they_are_sound_and_offsets_for_zero_seasons_or_negatives():
     t = np.arange(36)
     positive = 100 * np.tile(MONTHS, 3)
-    with_zero = positive.copy()
-    with_zero[5] = 0.0
+    one_zero = positive.copy()
+    one_zero[5] = 0.0  # a count with a zero: ratios still work
+    closed_in_winter = positive * (np.arange(36) % 12 != 11)  # nothing sold in one month
     negative = 10 * (np.tile(MONTHS, 3) - 1) + 0.1 * t
-    profile = seasonal_profile(np.vstack([positive, with_zero, negative]), 12)
-    assert profile.multiplicative.tolist() == [True, False, False]
-    np.testing.assert_allclose(profile.values[2], 10 * (MONTHS - 1), atol=0.2)
-    assert np.isfinite(profile.remove(np.vstack([positive, with_zero, negative]))).all()
+    y = np.vstack([positive, one_zero, closed_in_winter, negative])
+    profile = seasonal_profile(y, 12)
+    assert profile.multiplicative.tolist() == [True, True, False, False]
+    np.testing.assert_allclose(profile.values[3], 10 * (MONTHS - 1), atol=0.2)
+    assert np.isfinite(profile.remove(y)).all()
+    assert profile.values[2, 11] < -50  # the closed month: an offset of minus its usual sales
 
 
 def test_one_season_of_a_strong_pattern_is_kept_and_recent_seasons_weigh_more():
