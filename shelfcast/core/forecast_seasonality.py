@@ -15,9 +15,10 @@ offset (mean 0) otherwise, so that zeros and negative values never break the dec
    calendars, tourism, employment), and the recent seasons describe the next one best.
 3. **Shrinkage.** With one to three seasons an average is noisy, so it is shrunk toward a prior
    (flat, or the series' group profile) by the share of its spread that is signal (James–Stein):
-   noise is the within-position scatter across seasons, its effect on the weighted mean follows
-   from the weights; signal is the profile's spread beyond that. A sharp peak seen in two
-   seasons survives; a pattern of noise shrinks to the prior.
+   noise is the within-position scatter across seasons (with a single season, the median step
+   between neighbouring periods), its effect on the weighted mean follows from the weights;
+   signal is the profile's spread beyond that. A sharp peak seen in two seasons survives; a
+   pattern of noise shrinks to the prior.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Profile(NamedTuple):
         return self.values[:, (np.arange(t) - t) % m]
 
     def ahead(self, horizon: int) -> np.ndarray:
+        """The profile value of each of the ``horizon`` periods after the history."""
         m = self.values.shape[1]
         return self.values[:, np.arange(horizon) % m]
 
@@ -54,11 +56,13 @@ class Profile(NamedTuple):
             return np.where(self.multiplicative[:, None], y / season, y - season)
 
     def restore(self, path: np.ndarray) -> np.ndarray:
+        """A deseasonalised forecast ``path`` with the season put back."""
         season = self.ahead(path.shape[1])
         return np.where(self.multiplicative[:, None], path * season, path + season)
 
 
 def flat_profile(n: int, m: int) -> Profile:
+    """No season: every index 1."""
     return Profile(np.ones((n, max(m, 1))), np.ones(n, dtype=bool))
 
 
@@ -79,20 +83,31 @@ def seasonal_profile(
     seen = ~np.isnan(y)
     count = seen.sum(axis=1)
     trend = detrending_trend(y, m)
+    index = None if groups is None else group_seasonal_indices(y, groups, m)
+    recent = y[:, -m:]  # the level an additive prior is scaled to: the last season's mean
+    level = np.abs(np.nansum(recent, axis=1) / np.maximum((~np.isnan(recent)).sum(axis=1), 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         # Ratios need a positive trend; a count with some zeros has one, a negative value or a
         # trend through zero does not.
         positive = (np.where(seen, y, np.inf).min(axis=1) >= 0) & (
             np.where(seen, trend, np.inf).min(axis=1) > 0
         )
-        ratio = _shrunk(y / trend, m, halflife, 1.0, count, groups, y, multiplicative=True)
-        offset = _shrunk(y - trend, m, halflife, 0.0, count, groups, y, multiplicative=False)
+        ratio = _shrunk(*_position_means(y / trend, m, halflife, ratios=True),
+                        np.ones((n, m)) if index is None else index)  # fmt: skip
+        offset = _shrunk(*_position_means(y - trend, m, halflife, ratios=False),
+                         np.zeros((n, m)) if index is None else (index - 1) * level[:, None])  # fmt: skip
+    known = (count >= m)[:, None]
+    ratio = np.where(known, ratio, 1.0 if index is None else index)
+    offset = np.where(known, offset, 0.0)
     multiplicative = positive & (ratio.min(axis=1) >= MIN_INDEX)
     return Profile(np.where(multiplicative[:, None], ratio, offset), multiplicative)
 
 
-def _shrunk(detrended, m, halflife, neutral, count, groups, y, *, multiplicative) -> np.ndarray:
-    """Weighted per-position means of ``detrended``, centred and shrunk toward the prior."""
+def _position_means(
+    detrended: np.ndarray, m: int, halflife: float, *, ratios: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per series: the recency-weighted mean of each season position's detrended values
+    (centred: mean 1 for ratios, 0 for offsets), and the sampling variance of those means."""
     n, t = detrended.shape
     seasons = -(-t // m)
     padded = np.pad(detrended, ((0, 0), (seasons * m - t, 0)), constant_values=np.nan)
@@ -100,36 +115,34 @@ def _shrunk(detrended, m, halflife, neutral, count, groups, y, *, multiplicative
     cycles = np.where(np.isfinite(cycles), cycles, np.nan)
     known = ~np.isnan(cycles)
     weight = 0.5 ** (np.arange(seasons) / halflife)[None, :, None] * known
-    total = weight.sum(axis=1)
-    mean = np.nansum(cycles * weight, axis=1) / np.where(total > 0, total, 1.0)
-    mean = (
-        mean / mean.mean(axis=1, keepdims=True) if multiplicative else mean - mean.mean(1)[:, None]
-    )
+    total = np.where(known.any(axis=1), weight.sum(axis=1), 1.0)
+    mean = np.nansum(cycles * weight, axis=1) / total
+    mean = mean / mean.mean(axis=1, keepdims=True) if ratios else mean - mean.mean(1)[:, None]
     # Noise: scatter of a position's values around their plain mean, pooled over positions.
     per_position = known.sum(axis=1)
     plain = np.nansum(cycles, axis=1) / np.maximum(per_position, 1)
-    scatter = np.nansum((cycles - plain[:, None, :]) ** 2, axis=(1, 2))
-    dof = (np.maximum(per_position - 1, 0)).sum(axis=1)
-    noise = scatter / np.maximum(dof, 1)
-    # One value per position (a single season): noise from neighbouring periods' differences.
-    single = np.diff(detrended, axis=1)
-    single = np.nansum(single**2, axis=1) / np.maximum((~np.isnan(single)).sum(axis=1), 1) / 2
-    noise = np.where(dof > 0, noise, single)
-    # Variance of each weighted mean: noise × Σw² / (Σw)², averaged over positions.
-    spread = noise * ((weight**2).sum(axis=1) / np.where(total > 0, total, 1.0) ** 2).mean(axis=1)
-    prior = np.full((n, m), neutral)
-    if groups is not None:
-        index = group_seasonal_indices(y, groups, m)
-        if multiplicative:
-            prior = index
-        else:
-            level = np.abs(np.nanmean(np.where(np.isnan(y), np.nan, y)[:, -m:], axis=1))
-            prior = (index - 1) * np.nan_to_num(level)[:, None]
+    dof = np.maximum(per_position - 1, 0).sum(axis=1)
+    noise = np.nansum((cycles - plain[:, None, :]) ** 2, axis=(1, 2)) / np.maximum(dof, 1)
+    # One value per position (exactly one season): noise from neighbouring periods'
+    # differences, by their median so that a holiday peak's two steep steps do not count.
+    steps = np.abs(np.diff(detrended, axis=1))
+    steps = np.where(np.isnan(steps), np.inf, steps)  # sorted last, then skipped
+    middle = np.maximum((np.isfinite(steps).sum(axis=1) - 1) // 2, 0)
+    median = np.sort(steps, axis=1)[np.arange(n), middle] if steps.shape[1] else np.zeros(n)
+    noise = np.where(dof > 0, noise, (np.nan_to_num(median, posinf=0.0) / 0.6745) ** 2 / 2)
+    # The variance of a weighted mean: noise × Σw² / (Σw)², averaged over positions.
+    spread = noise * ((weight**2).sum(axis=1) / total**2).mean(axis=1)
+    return mean, spread
+
+
+def _shrunk(mean: np.ndarray, spread: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """``mean`` shrunk toward ``prior`` by the share of its deviation that is signal (positive-
+    part James–Stein: signal = mean squared deviation − sampling variance)."""
     signal = np.maximum(((mean - prior) ** 2).mean(axis=1) - spread, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         keep = np.nan_to_num(signal / (signal + spread), nan=1.0)
-    keep = np.where((count >= m) & np.isfinite(mean).all(axis=1), keep, 0.0)[:, None]
-    return prior + keep * (np.nan_to_num(mean, nan=neutral) - prior)
+    keep = np.where(np.isfinite(mean).all(axis=1), keep, 0.0)[:, None]
+    return prior + keep * (np.nan_to_num(mean, nan=0.0) - prior)
 
 
 def detrending_trend(y: np.ndarray, m: int) -> np.ndarray:
