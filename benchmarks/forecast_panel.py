@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 import pandas as pd
+from _forecast_common import HERE, machine_facts, markdown_table
 from _sections import write_section
-from forecast_m3 import HERE, machine_facts, markdown_table
 
 ORIGIN = "2024-06-30"  # the last day of history; the forecast covers 1-28 July 2024
 HISTORY_DAYS, HORIZON, SEASON = 731, 28, 7

@@ -16,15 +16,16 @@ the registry, so a model is replaced without touching the rest of the applicatio
 units over the horizon. Daily retail series are mostly noise (a product selling 4 a day has a
 day-to-day spread of ±50 %, and a slow one sells nothing on most days), and the weekday pattern
 is stable. So ``Shelfcast`` sums each product's days into 7-day weeks ending on the last day of
-history, forecasts the weeks with the engine (``forecast_engine.py``: Theta and damped trend
-combined, intermittent weeks by TSB), and splits each week into days with the product's
-weekday profile (its last 12 weeks, shrunk toward the panel's profile by the units behind it).
-Yearly seasonality (``season_length`` 52 weeks) comes from the product's own history once it
-has three years, and before that from its category's total (group seasonal indices, shrunk by
-their noise), which two years of history, the pipeline's window, already allow. On the
-generator's 2,000-product panel, weekly beats forecasting the days directly with the same
-engine, on daily WAPE and on the 28-day totals the optimiser uses (``benchmarks/README.md``);
-``Shelfcast(period_days=1, season_length=7)`` is that daily variant.
+history, forecasts the weeks with the engine (``forecast_engine.py``: seasonal profile, Theta and
+damped trend combined, intermittent weeks by TSB, and per product a blend with last year's weeks
+as far as its own backtest asks), and splits each week into days with the product's weekday
+profile (its last 12 weeks, shrunk toward the panel's profile by the units behind it). Yearly
+seasonality (``season_length`` 52 weeks) is each product's own estimate from however many years
+it has, shrunk by its noise toward its category's (group seasonal indices, shrunk in turn), so
+the pipeline's two-year window gives a product with a clear season its own and a slow product
+its category's. On the generator's 2,000-product panel, weekly beats forecasting the days
+directly with the same engine, on daily WAPE and on the 28-day totals the optimiser uses
+(``benchmarks/README.md``); ``Shelfcast(period_days=1, season_length=7)`` is that daily variant.
 
 ``history`` is long. Missing days inside a product's span, from its first row to the last date
 of the history, are 0 units; days before its first row are unknown.
