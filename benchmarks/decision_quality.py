@@ -66,10 +66,11 @@ from shelfcast.core.demo_data import (  # noqa: E402
 )
 from shelfcast.core.elasticity import estimate_elasticity  # noqa: E402
 from shelfcast.core.forecast import get_forecaster  # noqa: E402
-from shelfcast.core.optimiser import OptimiserParams, optimise_prices  # noqa: E402
+from shelfcast.core.optimiser import optimise_prices  # noqa: E402
 from shelfcast.core.optimiser_check import check_recommendations  # noqa: E402
-from shelfcast.core.performance import PerformanceParams, assess_performance  # noqa: E402
-from shelfcast.pipeline.params import PipelineParams  # noqa: E402
+from shelfcast.core.performance import assess_performance  # noqa: E402
+from shelfcast.pipeline.params import PipelineParams, RunParams  # noqa: E402
+from shelfcast.pipeline.resources import Locations  # noqa: E402
 
 NAME = "decision_quality"
 NAIVE_MARKDOWN = 0.20
@@ -126,16 +127,15 @@ def drops_for(spec: GeneratorSpec, market: str) -> dict:
     return out
 
 
-def forecast_units(part: Partition, ids, config) -> pd.Series:
+def forecast_units(part: Partition, ids, run: RunParams) -> pd.Series:
     """The forecast's units over the horizon per product, as the demand_forecast asset makes it."""
-    fc = config.get("forecast")
-    history = part.sales(int(fc["history_months"]))
+    history = part.sales(run.forecast.history_months)
     categories = part.products.set_index("product_id")["category"]
     series = history.loc[history["product_id"].isin(ids), ["product_id", "date", "units"]]
     series = series.assign(category=series["product_id"].map(categories))
     if series.empty:
         return pd.Series(dtype=float)
-    forecast = get_forecaster(fc["model"]).fit_predict(series, int(fc["horizon_days"]))
+    forecast = get_forecaster(run.forecast.model).fit_predict(series, run.forecast.horizon_days)
     return forecast.groupby("product_id")["units_forecast"].sum()
 
 
@@ -177,26 +177,17 @@ def true_uplift(part: Partition, recs: pd.DataFrame, days: int) -> dict:
 def evaluate(part: Partition, patches: list[str]) -> dict:
     """Flags and every plan of one partition, scored against the truth."""
     started = time.perf_counter()
-    config = PipelineParams(patches=patches).resolve(part.market, part.month)
-    days = int(config.get("forecast.horizon_days"))
-    params = OptimiserParams(**config.get("optimiser"))
-    performance = assess_performance(
-        part.sales(13), part.products, part.month, PerformanceParams(**config.get("performance"))
-    )
+    run = PipelineParams(patches=patches, deployment=Locations()).check(part.market, part.month)
+    days, params = run.forecast.horizon_days, run.optimiser
+    performance = assess_performance(part.sales(13), part.products, part.month, run.performance)
     flagged = set(performance.loc[performance["is_underperforming"], "product_id"])
     truth = part.decliners()
-    el = config.get("elasticity")
-    estimated = estimate_elasticity(
-        part.sales(24),
-        part.products,
-        prior=el["prior"],
-        prior_strength=el["prior_strength"],
-        lower=el["min"],
-        upper=el["max"],
-    ).set_index("product_id")["elasticity"]
+    estimated = estimate_elasticity(part.sales(24), part.products, run.elasticity).set_index(
+        "product_id"
+    )["elasticity"]
     true_elasticity = part.truth.set_index("product_id")["elasticity"]
-    forecasts = {False: forecast_units(part, flagged, config)}
-    forecasts[True] = forecast_units(part, truth, config) if truth != flagged else forecasts[False]
+    forecasts = {False: forecast_units(part, flagged, run)}
+    forecasts[True] = forecast_units(part, truth, run) if truth != flagged else forecasts[False]
     ids_truth = sorted(truth)
     true_baseline = pd.Series(true_units(part, ids_truth, days), index=ids_truth, dtype=float)
 
