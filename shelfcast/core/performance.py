@@ -143,7 +143,8 @@ def stock_piling(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
 
 
 def overstock(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
-    """Stock covers more than ``max_stock_cover_days`` days, or stock is on hand but nothing sold."""
+    """Stock covers more than ``max_stock_cover_days`` days of the last 3 months' sales, or stock
+    is on hand and nothing sold in those months."""
     return _cover_above(kpis, p.max_stock_cover_days)
 
 
