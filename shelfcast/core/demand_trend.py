@@ -62,10 +62,9 @@ def _monthly(
     """products × window months (k = 0 is the partition's month): non-promotion units, their
     price-weighted exposure in days, and which months are present."""
     shape = (len(ids), WINDOW_MONTHS)
-    units, exposure = np.zeros(shape), np.zeros(shape)
     present = np.zeros(WINDOW_MONTHS, dtype=bool)
     if sales.empty:
-        return units, exposure, present
+        return np.zeros(shape), np.zeros(shape), present
     months_back = period.ordinal - pd.to_datetime(sales["date"]).dt.to_period("M").map(
         lambda p: p.ordinal
     ).to_numpy(dtype=np.int64)

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from shelfcast.core.demand_trend import demand_trend
+from shelfcast.errors import UserError
 
 RULES = (
     "demand_decline",
@@ -73,6 +74,10 @@ OUTPUT_COLUMNS = (
 )
 
 
+class PerformanceConfigError(UserError, ValueError):
+    """A performance parameter is unknown or out of range; the message names the key."""
+
+
 @dataclass(frozen=True)
 class PerformanceParams:
     """Thresholds of the underperformer rules (configs/defaults.yaml, section ``performance``)."""
@@ -95,7 +100,7 @@ class PerformanceParams:
         object.__setattr__(self, "rules", tuple(self.rules))
         unknown = [rule for rule in self.rules if rule not in RULES]
         if unknown:
-            raise ValueError(
+            raise PerformanceConfigError(
                 f"unknown performance rule(s) {', '.join(map(repr, unknown))}; "
                 f"valid rules are {', '.join(RULES)}"
             )
@@ -124,7 +129,7 @@ class PerformanceParams:
             if not ok
         ]
         if wrong:
-            raise ValueError("; ".join(wrong))
+            raise PerformanceConfigError("; ".join(wrong))
 
 
 # --- the rules: each returns a boolean Series over the KPI frame ------------------------------
