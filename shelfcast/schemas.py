@@ -105,11 +105,19 @@ class ProductPerformanceSchema(_Contract):
     trend_change: Series[float] = pa.Field(
         nullable=True, description="last 3 months' units vs the 3 months before"
     )
+    demand_trend: Series[float] = pa.Field(
+        nullable=True,
+        ge=-1,
+        description="yearly change of demand over 13 months, net of price, promotions and season",
+    )
+    demand_trend_z: Series[float] = pa.Field(
+        nullable=True, description="demand_trend's distance from no change, in standard errors"
+    )
     category_share: Series[float] = pa.Field(
         ge=0, description="units / median units of the product's category"
     )
     stock_cover_days: Series[float] = pa.Field(
-        nullable=True, ge=0, description="stock on hand / average daily units"
+        nullable=True, ge=0, description="stock on hand / average daily units of the last 3 months"
     )
     is_underperforming: Series[bool]
     reasons: Series[str] = pa.Field(description="rules that fired, separated by ';'")

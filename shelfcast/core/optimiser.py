@@ -7,7 +7,10 @@ break the maximum change or the minimum margin are never variables, so every pla
 them by construction. The choice among the rest, under the discount budget and the maximum
 number of changes, is a multiple-choice knapsack solved by ``optimiser_solver`` with HiGHS (an
 LP repaired to an integral plan with a certified gap, branch and bound when that gap is too
-wide). Infeasible problems are diagnosed here before any solver runs, naming every conflict.
+wide). Its objective values each change with ``elasticity_caution``, as if demand reacted
+worse than estimated (see ``_options``), so only changes that pay despite the elasticity's
+error are made; the reported expected units stay those at the estimate. Infeasible problems
+are diagnosed here before any solver runs, naming every conflict.
 ``optimiser_check.check_recommendations`` verifies a result from its columns alone.
 """
 
@@ -63,6 +66,7 @@ class OptimiserParams:
     objective: str  # "margin" or "revenue"
     mip_rel_gap: float = 1e-4  # certified relative gap that ends the search
     time_limit_seconds: float = 60.0  # of the branch-and-bound fallback
+    elasticity_caution: float = 0.0  # a change is chosen as if demand reacted this much worse
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "price_ladder", tuple(float(s) for s in self.price_ladder))
@@ -83,6 +87,8 @@ class OptimiserParams:
             ("mip_rel_gap", 0 <= self.mip_rel_gap < 1, f"must be in [0, 1), got {self.mip_rel_gap}"),
             ("time_limit_seconds", 0 < self.time_limit_seconds < math.inf,
              f"must be > 0, got {self.time_limit_seconds}"),
+            ("elasticity_caution", 0 <= self.elasticity_caution < math.inf,
+             f"must be a number >= 0, got {self.elasticity_caution}"),
         ]  # fmt: skip
         wrong = [f"optimiser.{key} {message}" for key, ok, message in checks if not ok]
         if wrong:
@@ -93,7 +99,7 @@ class OptimiserParams:
 class SolveReport:
     status: str  # optimal (gap ≤ mip_rel_gap), time_limit, or empty
     method: str  # lp_repair (LP, repaired, certified), milp (branch and bound) or empty
-    objective_value: float  # Σ objective of the chosen prices
+    objective_value: float  # Σ objective of the chosen prices, at the cautious elasticity
     best_bound: float  # proven upper bound on the objective of any feasible plan
     gap: float  # certified: (best_bound − objective_value) / max(|best_bound|, 1)
     seconds: float
@@ -113,7 +119,8 @@ class _Options:
     steps: np.ndarray
     price: np.ndarray
     units: np.ndarray
-    value: dict  # objective name -> array
+    value: dict  # objective name -> array, at the estimated elasticity (what is reported)
+    score: dict  # objective name -> array, at the cautious elasticity (what is maximised)
     discount: np.ndarray
     change: np.ndarray  # bool: the price moves
     price_change: np.ndarray  # new / current − 1
@@ -168,7 +175,7 @@ def optimise_prices(
     candidates = time.perf_counter() - start
     size = np.broadcast_to(np.abs(o.steps), o.price.shape)
     plan = optimiser_solver.solve(
-        o.value[params.objective],
+        o.score[params.objective],
         o.discount,
         o.change,
         o.admissible,
@@ -240,12 +247,25 @@ def _options(items: pd.DataFrame, p: OptimiserParams) -> _Options:
     same = price[:, :, None] == price[:, None, :]
     distinct = ~(same & (size[None, :] < size[:, None])[None]).any(axis=2)
     units = np.minimum(base * (price / cur) ** elasticity, stock)
+    # The plan is chosen as if every change drew a worse response than estimated: a markup as if
+    # demand were more elastic by elasticity_caution, a markdown as if less elastic, i.e. units
+    # × (new / current)^(−caution · sign of the change). A category's elasticity is uncertain and
+    # its products spread around it, and a change that pays only at the point estimate loses
+    # margin as often as it gains; keeping the price cannot be wrong by the estimate's error.
+    # The reported expected units (and the independent check) stay those at the estimate.
+    cautious = np.minimum(
+        base
+        * (price / cur) ** elasticity
+        * np.exp(-p.elasticity_caution * np.abs(np.log(price / cur))),
+        stock,
+    )
     change, rate = price / cur - 1, (price - cost) / price
     return _Options(
         steps=steps,
         price=price,
         units=units,
         value={"margin": units * (price - cost), "revenue": units * price},
+        score={"margin": cautious * (price - cost), "revenue": cautious * price},
         discount=np.maximum(cur - price, 0.0) * units,
         change=np.abs(price - cur) > 1e-9,
         price_change=change,

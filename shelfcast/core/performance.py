@@ -5,6 +5,16 @@ that flagged a product, and ``reasons`` lists every rule that fired. A rule fire
 inputs are known: a comparison with a missing KPI (NaN) is false, and ratios on fewer than
 ``min_units_for_ratios`` units are not trusted (noise, not signal).
 
+The rules in force by default answer one question, "is this product's demand going away?",
+with two independent kinds of evidence (calibrated on the demo generator, whose truth is known:
+benchmarks/decision_quality.py): the product's ``demand_trend`` over the 13 months
+(shelfcast/core/demand_trend.py: net of its price, promotions and its category's season), and
+stock piling up against its recent sales. Raw month-on-month comparisons (``yoy_decline``,
+``trend_decline``), the margin (``low_margin``) and the product's rank in its category
+(``category_laggard``) stay available but are off by default: on their own they mostly flag
+noise, price steps and promotions, and the bottom of every category exists by construction, so
+``category_laggard`` fires only together with a falling demand trend.
+
 Definitions worth knowing:
 
 - A month is *present* when the sales frame holds at least one row of that month (for any
@@ -15,19 +25,33 @@ Definitions worth knowing:
   instead (so non-sellers in a selling category still show as laggards), and when the whole
   category sold nothing every share is 1: nobody lags a category that sells nothing (a dead
   product with stock is caught by ``overstock``).
-- ``stock_cover_days`` is stock on hand / average daily units. It is 0 with no stock and NaN
-  (unbounded) with stock but no sales; ``overstock`` fires explicitly in that case.
+- ``stock_cover_days`` is stock on hand / average daily units over the last three months (the
+  present ones among them): one month's sales of a slow seller are too noisy to divide by. It is
+  0 with no stock and NaN (unbounded) with stock but no sales; ``overstock`` and
+  ``stock_piling`` treat that case as unbounded cover.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-RULES = ("yoy_decline", "trend_decline", "category_laggard", "low_margin", "overstock")
+from shelfcast.core.demand_trend import demand_trend
+from shelfcast.errors import UserError
+
+RULES = (
+    "demand_decline",
+    "stock_piling",
+    "overstock",
+    "yoy_decline",
+    "trend_decline",
+    "category_laggard",
+    "low_margin",
+)
 
 OUTPUT_COLUMNS = (
     "market",
@@ -41,6 +65,8 @@ OUTPUT_COLUMNS = (
     "units_last_year",
     "yoy_change",
     "trend_change",
+    "demand_trend",
+    "demand_trend_z",
     "category_share",
     "stock_cover_days",
     "is_underperforming",
@@ -48,32 +74,53 @@ OUTPUT_COLUMNS = (
 )
 
 
+class PerformanceConfigError(UserError, ValueError):
+    """A performance parameter is unknown or out of range; the message names the key."""
+
+
 @dataclass(frozen=True)
 class PerformanceParams:
     """Thresholds of the underperformer rules (configs/defaults.yaml, section ``performance``)."""
 
     rules: tuple[str, ...]
+    demand_decline: float
+    min_decline_z: float
+    price_elasticity: float
+    piling_cover_days: float
+    piling_decline: float
+    max_stock_cover_days: float
     yoy_decline: float
     trend_decline: float
     category_share_floor: float
+    laggard_decline: float
     min_margin_rate: float
-    max_stock_cover_days: float
     min_units_for_ratios: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", tuple(self.rules))
         unknown = [rule for rule in self.rules if rule not in RULES]
         if unknown:
-            raise ValueError(
+            raise PerformanceConfigError(
                 f"unknown performance rule(s) {', '.join(map(repr, unknown))}; "
                 f"valid rules are {', '.join(RULES)}"
             )
+        share = "must be a share in [0, 1]"
         checks = [
-            ("yoy_decline", 0 <= self.yoy_decline <= 1, "must be a share in [0, 1]"),
-            ("trend_decline", 0 <= self.trend_decline <= 1, "must be a share in [0, 1]"),
-            ("category_share_floor", self.category_share_floor >= 0, "must be a share >= 0"),
-            ("min_margin_rate", self.min_margin_rate < 1, "must be a share below 1"),
-            ("max_stock_cover_days", self.max_stock_cover_days > 0, "must be > 0"),
+            ("demand_decline", 0 <= self.demand_decline <= 1, share),
+            ("min_decline_z", 0 <= self.min_decline_z < math.inf, "must be a number >= 0"),
+            ("price_elasticity", -math.inf < self.price_elasticity <= 0, "must be a number <= 0"),
+            ("piling_cover_days", 0 < self.piling_cover_days < math.inf, "must be > 0"),
+            ("piling_decline", 0 <= self.piling_decline <= 1, share),
+            ("max_stock_cover_days", 0 < self.max_stock_cover_days < math.inf, "must be > 0"),
+            ("yoy_decline", 0 <= self.yoy_decline <= 1, share),
+            ("trend_decline", 0 <= self.trend_decline <= 1, share),
+            (
+                "category_share_floor",
+                0 <= self.category_share_floor < math.inf,
+                "must be a share >= 0",
+            ),
+            ("laggard_decline", 0 <= self.laggard_decline <= 1, share),
+            ("min_margin_rate", -math.inf < self.min_margin_rate < 1, "must be a share below 1"),
             ("min_units_for_ratios", self.min_units_for_ratios >= 0, "must be >= 0"),
         ]
         wrong = [
@@ -82,10 +129,28 @@ class PerformanceParams:
             if not ok
         ]
         if wrong:
-            raise ValueError("; ".join(wrong))
+            raise PerformanceConfigError("; ".join(wrong))
 
 
 # --- the rules: each returns a boolean Series over the KPI frame ------------------------------
+
+
+def demand_decline(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Demand falls by more than ``demand_decline`` a year, at least ``min_decline_z`` standard
+    errors from no change (net of price, promotions and the category's season)."""
+    return (kpis["demand_trend"] < -p.demand_decline) & (kpis["demand_trend_z"] <= -p.min_decline_z)
+
+
+def stock_piling(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Stock covers more than ``piling_cover_days`` days while demand falls by more than
+    ``piling_decline`` a year: the orders have not followed the demand down."""
+    return _cover_above(kpis, p.piling_cover_days) & (kpis["demand_trend"] < -p.piling_decline)
+
+
+def overstock(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
+    """Stock covers more than ``max_stock_cover_days`` days of the last 3 months' sales, or stock
+    is on hand and nothing sold in those months."""
+    return _cover_above(kpis, p.max_stock_cover_days)
 
 
 def yoy_decline(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
@@ -103,8 +168,11 @@ def trend_decline(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
 
 
 def category_laggard(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
-    """Units below ``category_share_floor`` of the category's median units."""
-    return kpis["category_share"] < p.category_share_floor
+    """Units below ``category_share_floor`` of the category's median units *and* demand falling
+    by more than ``laggard_decline`` a year: a category's bottom alone is no decline."""
+    return (kpis["category_share"] < p.category_share_floor) & (
+        kpis["demand_trend"] < -p.laggard_decline
+    )
 
 
 def low_margin(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
@@ -112,18 +180,20 @@ def low_margin(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
     return (kpis["margin_rate"] < p.min_margin_rate) & (kpis["units"] >= p.min_units_for_ratios)
 
 
-def overstock(kpis: pd.DataFrame, p: PerformanceParams) -> pd.Series:
-    """Stock covers more than ``max_stock_cover_days`` days, or stock is on hand but nothing sold."""
-    unsold_stock = (kpis["units"] == 0) & (kpis["stock_on_hand"] > 0)
-    return (kpis["stock_cover_days"] > p.max_stock_cover_days) | unsold_stock
+def _cover_above(kpis: pd.DataFrame, days: float) -> pd.Series:
+    """Stock cover above ``days``; stock on hand without sales counts as unbounded cover."""
+    unsold_stock = kpis["stock_cover_days"].isna() & (kpis["stock_on_hand"] > 0)
+    return (kpis["stock_cover_days"] > days) | unsold_stock
 
 
 RULE_CHECKS: dict[str, Callable[[pd.DataFrame, PerformanceParams], pd.Series]] = {
+    "demand_decline": demand_decline,
+    "stock_piling": stock_piling,
+    "overstock": overstock,
     "yoy_decline": yoy_decline,
     "trend_decline": trend_decline,
     "category_laggard": category_laggard,
     "low_margin": low_margin,
-    "overstock": overstock,
 }
 
 
@@ -138,7 +208,7 @@ def assess_performance(
     ``sales`` holds daily sales of the month and up to 12 earlier months; ``products`` is the
     month's product snapshot. Returns the ProductPerformanceSchema columns, one row per product.
     """
-    kpis = month_kpis(sales, products, month)
+    kpis = month_kpis(sales, products, month, params.price_elasticity)
     fired = pd.DataFrame(
         {rule: RULE_CHECKS[rule](kpis, params) for rule in RULES if rule in params.rules},
         index=kpis.index,
@@ -149,8 +219,13 @@ def assess_performance(
     return kpis[list(OUTPUT_COLUMNS)].reset_index(drop=True)
 
 
-def month_kpis(sales: pd.DataFrame, products: pd.DataFrame, month: str) -> pd.DataFrame:
-    """The KPI frame the rules read: output KPIs plus ``stock_on_hand`` and ``units_previous_3m``."""
+def month_kpis(
+    sales: pd.DataFrame, products: pd.DataFrame, month: str, price_elasticity: float
+) -> pd.DataFrame:
+    """The KPI frame the rules read: output KPIs plus ``stock_on_hand`` and ``units_previous_3m``.
+
+    ``price_elasticity`` puts units sold at other prices on the usual price for ``demand_trend``.
+    """
     period = pd.Period(month, freq="M")
     ids = products["product_id"].astype(str)
     units_by_month, revenue_by_month = _monthly_totals(sales)
@@ -187,12 +262,18 @@ def month_kpis(sales: pd.DataFrame, products: pd.DataFrame, month: str) -> pd.Da
     kpis["yoy_change"] = _ratio_change(kpis["units"], kpis["units_last_year"])
     kpis["trend_change"] = _ratio_change(last_3m.to_numpy(), kpis["units_previous_3m"])
     kpis["category_share"] = _category_share(kpis["units"], kpis["category"])
-    daily_units = kpis["units"] / period.days_in_month
-    kpis["stock_cover_days"] = np.where(
-        kpis["stock_on_hand"] == 0,
-        0.0,
-        kpis["stock_on_hand"] / daily_units.where(daily_units > 0),
-    )
+    trend = demand_trend(sales, products, month, price_elasticity)
+    kpis["demand_trend"] = trend["demand_trend"].to_numpy()
+    kpis["demand_trend_z"] = trend["demand_trend_z"].to_numpy()
+    recent = [period - k for k in range(3) if period - k in present] or [period]
+    recent_units = units_by_month.reindex(index=ids, columns=recent, fill_value=0.0).sum(axis=1)
+    daily_units = recent_units.to_numpy() / sum(m.days_in_month for m in recent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kpis["stock_cover_days"] = np.where(
+            kpis["stock_on_hand"] == 0,
+            0.0,
+            kpis["stock_on_hand"] / np.where(daily_units > 0, daily_units, np.nan),
+        )
     return kpis
 
 

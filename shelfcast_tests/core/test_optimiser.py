@@ -280,6 +280,7 @@ def test_a_zero_budget_is_always_feasible_because_markdowns_are_never_forced():
         ),
         ("mip_rel_gap", 1.5, "optimiser.mip_rel_gap must be in [0, 1), got 1.5"),
         ("time_limit_seconds", 0, "optimiser.time_limit_seconds must be > 0, got 0"),
+        ("elasticity_caution", -0.1, "optimiser.elasticity_caution must be a number >= 0"),
     ],
 )
 def test_bad_parameters_name_the_key(key, value, message):
@@ -293,3 +294,19 @@ def test_bad_items_are_value_errors_naming_the_column():
         optimise_prices(items((10.0, 5.0, 10, 0.5)), PARAMS)
     with pytest.raises(ValueError, match="items lack column"):
         optimise_prices(items((10.0, 5.0, 10, -0.5)).drop(columns="stock_on_hand"), PARAMS)
+
+
+def test_elasticity_caution_keeps_prices_whose_change_pays_only_at_the_estimate():
+    # At elasticity -2 a 10 % markup of a 40 %-margin product earns 1.1^-2 · 5 / 4 = 1.033 of
+    # today's margin: it pays at the estimate, not if demand were 0.5 more elastic
+    # (1.1^-2.5 · 5 / 4 = 0.986). At -1.8 a 20 % markdown of a 70 %-margin product earns
+    # 0.8^-1.8 · 5 / 7 = 1.067, but 0.8^-1.3 · 5 / 7 = 0.955 if demand were 0.5 less elastic.
+    frame = items((10.0, 6.0, 100, -2.0), (10.0, 3.0, 100, -1.8))
+    bold, _ = optimise_prices(frame, PARAMS)
+    cautious_params = dataclasses.replace(PARAMS, elasticity_caution=0.5)
+    cautious, report = optimise_prices(frame, cautious_params)
+    assert bold["price_change"].round(2).tolist() == [0.1, -0.2]
+    assert not cautious["is_change"].any()
+    # what is reported (and checked) stays the units at the estimated elasticity
+    assert check_recommendations(cautious, cautious_params) == []
+    assert report.objective_value <= cautious["expected_margin"].sum() + 1e-9

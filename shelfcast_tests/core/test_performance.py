@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,17 +16,24 @@ from shelfcast.schemas import ProductPerformanceSchema
 MONTH = "2024-03"  # 31 days
 
 
+VALUES = {
+    "demand_decline": 0.25,
+    "min_decline_z": 2.5,
+    "price_elasticity": -1.5,
+    "piling_cover_days": 100,
+    "piling_decline": 0.15,
+    "max_stock_cover_days": 150,
+    "yoy_decline": 0.25,
+    "trend_decline": 0.2,
+    "category_share_floor": 0.35,
+    "laggard_decline": 0.1,
+    "min_margin_rate": 0.12,
+    "min_units_for_ratios": 20,
+}
+
+
 def params(*rules: str, **changes) -> PerformanceParams:
-    values = {
-        "rules": rules or RULES,
-        "yoy_decline": 0.25,
-        "trend_decline": 0.2,
-        "category_share_floor": 0.35,
-        "min_margin_rate": 0.12,
-        "max_stock_cover_days": 150,
-        "min_units_for_ratios": 20,
-    }
-    return PerformanceParams(**{**values, **changes})
+    return PerformanceParams(**{"rules": rules or RULES, **VALUES, **changes})
 
 
 def sales(units_by_product: dict[str, dict[str, int]], price: float = 2.0) -> pd.DataFrame:
@@ -71,6 +80,43 @@ def reasons(frame: pd.DataFrame) -> dict[str, str]:
 
 def months(start: str, end: str) -> list[str]:
     return [str(p) for p in pd.period_range(start, end, freq="M")]
+
+
+WINDOW = months("2023-03", MONTH)  # the 13 months demand_trend reads
+
+
+def daily(
+    units: dict[str, list[int]],
+    prices: dict[str, list[float]] | None = None,
+    promotion: dict[str, tuple[str, int, int]] | None = None,
+) -> pd.DataFrame:
+    """Daily rows over WINDOW: each product's units per month (oldest first), spread evenly over
+    the days; ``prices`` per month (default 2.0); ``promotion``: (month, days, extra units a
+    day) on that month's first days, at 30 % off."""
+    frames = []
+    for product, per_month in units.items():
+        for i, (month, total) in enumerate(zip(WINDOW, per_month, strict=True)):
+            days = pd.date_range(month, periods=pd.Period(month).days_in_month)
+            spread = np.diff(np.floor(np.linspace(0, total, len(days) + 1))).astype(int)
+            price = np.full(len(days), (prices or {}).get(product, [2.0] * 13)[i])
+            promo = np.zeros(len(days), dtype=bool)
+            if promotion and product in promotion and promotion[product][0] == month:
+                _, n, extra = promotion[product]
+                promo[:n], spread[:n], price[:n] = True, spread[:n] + extra, price[:n] * 0.7
+            frames.append(
+                pd.DataFrame(
+                    {"date": days, "product_id": product, "units": spread, "price": price}
+                ).assign(promo=promo, revenue=lambda f: f["units"] * f["price"])
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def falling(start: float, yearly: float) -> list[int]:
+    """13 monthly totals from ``start`` changing by ``yearly`` a year (−0.4: 40 % down)."""
+    return [round(start * (1 + yearly) ** (i / 12)) for i in range(13)]
+
+
+SEASON = [1 + 0.3 * np.cos(2 * np.pi * i / 12) for i in range(13)]  # same month a year apart
 
 
 # --- KPIs -----------------------------------------------------------------------------------------
@@ -129,6 +175,56 @@ def test_category_share_with_zero_median_uses_mean_and_a_dead_category_is_neutra
     assert frame.loc["X", "category_share"] == 1.0
 
 
+def test_demand_trend_is_the_yearly_change_net_of_the_category_season():
+    seasonal = lambda units: [round(u * f) for u, f in zip(units, SEASON, strict=True)]  # noqa: E731
+    history = daily(
+        {
+            "A": seasonal([3000] * 13),
+            "B": seasonal([2000] * 13),
+            "C": seasonal([1000] * 13),
+            "falling": seasonal(falling(3000, -0.4)),
+        }
+    )
+    frame = assess_performance(history, products(["A", "B", "C", "falling"]), MONTH, params())
+    trend = frame.set_index("product_id")["demand_trend"]
+    assert trend[["A", "B", "C"]].tolist() == pytest.approx([0, 0, 0], abs=0.01)
+    assert trend["falling"] == pytest.approx(-0.4, abs=0.01)
+    # the season alone moves the raw 3-month comparison of a steady product
+    assert abs(frame.set_index("product_id").loc["A", "trend_change"]) > 0.2
+
+
+def test_demand_trend_sees_through_price_steps_and_promotions():
+    # "dearer": 20 % dearer for the last 6 months, selling what elasticity -1.5 predicts;
+    # "promoted": a promotion in last year's month doubled its sales on 10 days.
+    dearer = [3000] * 7 + [round(3000 * 1.2**-1.5)] * 6
+    history = daily(
+        {"A": [3000] * 13, "B": [3000] * 13, "dearer": dearer, "promoted": [3000] * 13},
+        prices={"dearer": [2.0] * 7 + [2.4] * 6},
+        promotion={"promoted": (WINDOW[0], 10, 100)},
+    )
+    frame = assess_performance(
+        history, products(["A", "B", "dearer", "promoted"]), MONTH, params()
+    ).set_index("product_id")
+    assert frame.loc[["dearer", "promoted"], "yoy_change"].lt(-0.2).all()  # raw units: a fall
+    assert frame.loc[["dearer", "promoted"], "demand_trend"].abs().lt(0.02).all()
+    assert not frame["is_underperforming"].any()
+
+
+def test_demand_trend_needs_six_months_and_sales():
+    history = daily({"A": [300] * 13, "unsold": [0] * 13})
+    only_five = history.loc[history["date"] >= "2023-11-01"]
+    frame = assess_performance(only_five, products(["A"]), MONTH, params())
+    assert frame[["demand_trend", "demand_trend_z"]].isna().all(axis=None)
+    frame = assess_performance(history, products(["A", "unsold"]), MONTH, params())
+    assert np.isnan(frame.set_index("product_id").loc["unsold", "demand_trend"])
+
+
+def test_stock_cover_is_at_the_last_three_months_selling_rate():
+    history = sales({"A": {"2024-01": 62, "2024-02": 29, MONTH: 0}})
+    frame = assess_performance(history, products(["A"], stock_on_hand=91), MONTH, params())
+    assert frame["stock_cover_days"].item() == pytest.approx(91 / (91 / 91))
+
+
 # --- the rules, one at a time ---------------------------------------------------------------------
 
 
@@ -176,14 +272,71 @@ def test_trend_decline_needs_all_six_months():
     assert np.isnan(frame["trend_change"].iloc[0]) and reasons(frame) == {"sliding": ""}
 
 
-def test_category_laggard():
-    history = sales(
-        {"A": {MONTH: 100}, "B": {MONTH: 100}, "laggard": {MONTH: 20}, "D": {MONTH: 50}}
+def test_demand_decline():
+    history = daily(
+        {
+            "A": [3000] * 13,
+            "B": [3000] * 13,
+            "falling": falling(3000, -0.4),
+            "slipping": falling(3000, -0.1),  # falls, but by less than the threshold
+            "slow_falling": [3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1],  # too few units to tell
+        }
     )
+    ids = ["A", "B", "falling", "slipping", "slow_falling"]
+    frame = assess_performance(history, products(ids), MONTH, params("demand_decline"))
+    assert reasons(frame) == {
+        "A": "",
+        "B": "",
+        "falling": "demand_decline",
+        "slipping": "",
+        "slow_falling": "",
+    }
+    slow = frame.set_index("product_id").loc["slow_falling"]
+    assert slow["demand_trend"] < -0.25 and slow["demand_trend_z"] > -2.5
+
+
+def test_stock_piling():
+    history = daily(
+        {"A": [3000] * 13, "B": [3000] * 13, "piling": falling(3000, -0.2),
+         "stocked_steady": [3000] * 13, "lean_falling": falling(3000, -0.2)}
+    )  # fmt: skip
+    recent = {"piling": sum(falling(3000, -0.2)[-3:]) / 91, "steady": 3000 * 3 / 91}
+    stock = [0, 0, round(120 * recent["piling"]), round(120 * recent["steady"]),
+             round(60 * recent["piling"])]  # fmt: skip
+    ids = ["A", "B", "piling", "stocked_steady", "lean_falling"]
     frame = assess_performance(
-        history, products(["A", "B", "laggard", "D"]), MONTH, params("category_laggard")
+        history, products(ids, stock_on_hand=stock), MONTH, params("stock_piling")
     )
-    assert reasons(frame) == {"A": "", "B": "", "laggard": "category_laggard", "D": ""}
+    assert reasons(frame) == {
+        "A": "",
+        "B": "",
+        "piling": "stock_piling",
+        "stocked_steady": "",
+        "lean_falling": "",
+    }
+
+
+def test_category_laggard_needs_a_falling_demand_as_well():
+    steady, falls = [1500] * 13, falling(3000, -0.6)  # falls to 1,200 this month
+    history = daily(
+        {
+            "A": steady,
+            "B": steady,
+            "bottom_steady": [300] * 13,  # a category's bottom by construction, demand flat
+            "bottom_falling": [round(u / 5) for u in falls],
+            "top_falling": falls,  # falling, but not at the bottom
+        }
+    )
+    ids = ["A", "B", "bottom_steady", "bottom_falling", "top_falling"]
+    frame = assess_performance(history, products(ids), MONTH, params("category_laggard"))
+    assert reasons(frame) == {
+        "A": "",
+        "B": "",
+        "bottom_steady": "",
+        "bottom_falling": "category_laggard",
+        "top_falling": "",
+    }
+    assert frame.set_index("product_id").loc["bottom_steady", "category_share"] < 0.35
 
 
 def test_low_margin():
@@ -206,18 +359,24 @@ def test_overstock():
 
 
 def test_reasons_follow_rule_order_and_disabled_rules_never_fire():
-    # "bad" declines year on year, lags its category, earns too little and is overstocked.
-    history = sales({"bad": {"2023-03": 100, MONTH: 20}, "good": {"2023-03": 100, MONTH: 100}})
+    # "bad" falls 80 % in a year, lags its category, earns too little and is overstocked.
+    history = sales(
+        {
+            "bad": dict(zip(WINDOW, falling(100, -0.8), strict=True)),
+            "good": dict.fromkeys(WINDOW, 100),
+        }
+    )
     catalogue = products(["bad", "good"], unit_cost=[1.9, 1.0], stock_on_hand=[500, 10])
     everything = assess_performance(history, catalogue, MONTH, params())
     assert reasons(everything) == {
-        "bad": "yoy_decline;category_laggard;low_margin;overstock",
+        "bad": "demand_decline;stock_piling;overstock;yoy_decline;trend_decline;"
+        "category_laggard;low_margin",
         "good": "",
     }
     assert everything["is_underperforming"].tolist() == [True, False]
 
-    some = assess_performance(history, catalogue, MONTH, params("overstock", "yoy_decline"))
-    assert reasons(some) == {"bad": "yoy_decline;overstock", "good": ""}
+    some = assess_performance(history, catalogue, MONTH, params("low_margin", "yoy_decline"))
+    assert reasons(some) == {"bad": "yoy_decline;low_margin", "good": ""}
     none = assess_performance(history, catalogue, MONTH, params(rules=()))
     assert not none["is_underperforming"].any() and (none["reasons"] == "").all()
 
@@ -226,6 +385,38 @@ def test_unknown_rule_is_named_with_the_valid_ones():
     with pytest.raises(ValueError, match="'yoy_drop'") as error:
         params("yoy_drop")
     assert all(rule in str(error.value) for rule in RULES)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("demand_decline", 1.5, "must be a share in [0, 1]"),
+        ("min_decline_z", -1.0, "must be a number >= 0"),
+        ("price_elasticity", 0.5, "must be a number <= 0"),
+        ("piling_cover_days", 0, "must be > 0"),
+        ("piling_decline", -0.1, "must be a share in [0, 1]"),
+        ("max_stock_cover_days", float("inf"), "must be > 0"),
+        ("yoy_decline", 25, "must be a share in [0, 1]"),
+        ("trend_decline", -0.2, "must be a share in [0, 1]"),
+        ("category_share_floor", -0.1, "must be a share >= 0"),
+        ("laggard_decline", 2.0, "must be a share in [0, 1]"),
+        ("min_margin_rate", 1.0, "must be a share below 1"),
+        ("min_units_for_ratios", -1, "must be >= 0"),
+    ],
+)
+def test_out_of_range_thresholds_are_refused_naming_the_key(key, value, message):
+    with pytest.raises(ValueError) as error:
+        params(**{key: value})
+    assert f"performance.{key} {message}, got {value}" in str(error.value)
+
+
+def test_every_threshold_is_a_key_of_the_versioned_performance_section():
+    from shelfcast.pipeline.partitions import versioned_defaults
+
+    section = versioned_defaults()["performance"]
+    assert set(section) == {f.name for f in dataclasses.fields(PerformanceParams)}
+    assert set(section["rules"]) <= set(RULES)
+    PerformanceParams(**section)
 
 
 # --- every cited rule holds, on arbitrary data -----------------------------------------------------
@@ -269,13 +460,18 @@ def test_a_flagged_product_meets_every_rule_it_cites(catalogue, enabled):
         cited = set(filter(None, row.reasons.split(";")))
         assert cited <= set(enabled)
         assert row.is_underperforming == bool(cited)
+        unbounded = np.isnan(row.stock_cover_days) and stock > 0
         holds = {
+            "demand_decline": row.demand_trend < -p.demand_decline
+            and row.demand_trend_z <= -p.min_decline_z,
+            "stock_piling": (row.stock_cover_days > p.piling_cover_days or unbounded)
+            and row.demand_trend < -p.piling_decline,
+            "overstock": row.stock_cover_days > p.max_stock_cover_days or unbounded,
             "yoy_decline": row.yoy_change < -p.yoy_decline and row.units_last_year >= 20,
             "trend_decline": row.trend_change < -p.trend_decline
             and previous_3m[row.product_id] >= 20,
-            "category_laggard": row.category_share < p.category_share_floor,
+            "category_laggard": row.category_share < p.category_share_floor
+            and row.demand_trend < -p.laggard_decline,
             "low_margin": row.margin_rate < p.min_margin_rate and row.units >= 20,
-            "overstock": row.stock_cover_days > p.max_stock_cover_days
-            or (row.units == 0 and stock > 0),
         }
         assert cited == {rule for rule in enabled if holds[rule]}

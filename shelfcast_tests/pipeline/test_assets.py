@@ -168,10 +168,12 @@ def test_partner_export_dates_the_changes_days_after_the_month_ends(tmp_path, da
             "units_last_year": [40.0],
             "yoy_change": [-0.75],
             "trend_change": [None],
+            "demand_trend": [-0.6],
+            "demand_trend_z": [-8.0],
             "category_share": [1.0],
             "stock_cover_days": [155.0],
             "is_underperforming": [True],
-            "reasons": ["yoy_decline"],
+            "reasons": ["demand_decline;overstock"],
         }
     )
     from shelfcast.schemas import PriceRecommendationsSchema, ProductPerformanceSchema
@@ -191,7 +193,8 @@ def test_partner_export_dates_the_changes_days_after_the_month_ends(tmp_path, da
     assert export["effective_date"].tolist() == [
         (month_end + pd.Timedelta(days=days)).date().isoformat()
     ]
-    assert export["sku"].tolist() == ["P1"] and export["reason"].tolist() == ["yoy_decline"]
+    assert export["sku"].tolist() == ["P1"]
+    assert export["reason"].tolist() == ["demand_decline, overstock"]
     assert result.asset_materializations_for_node("partner_export")[0].asset_key == AssetKey(
         "partner_export"
     )

@@ -104,14 +104,24 @@ def test_two_markets_two_months_end_to_end(lake_after_runs):
 
 def assert_flags_meet_their_rules(flagged: pd.DataFrame, rules: dict) -> None:
     """A flagged product meets the condition of every rule it cites."""
+    unbounded = lambda r: pd.isna(r.stock_cover_days)  # noqa: E731  (stock but no sales)
     conditions = {
+        "demand_decline": lambda r: (
+            r.demand_trend < -rules["demand_decline"]
+            and r.demand_trend_z <= -rules["min_decline_z"]
+        ),
+        "stock_piling": lambda r: (
+            (unbounded(r) or r.stock_cover_days > rules["piling_cover_days"])
+            and r.demand_trend < -rules["piling_decline"]
+        ),
+        "overstock": lambda r: unbounded(r) or r.stock_cover_days > rules["max_stock_cover_days"],
         "yoy_decline": lambda r: r.yoy_change < -rules["yoy_decline"],
         "trend_decline": lambda r: r.trend_change < -rules["trend_decline"],
-        "category_laggard": lambda r: r.category_share < rules["category_share_floor"],
-        "low_margin": lambda r: r.margin_rate < rules["min_margin_rate"],
-        "overstock": lambda r: (
-            pd.isna(r.stock_cover_days) or r.stock_cover_days > rules["max_stock_cover_days"]
+        "category_laggard": lambda r: (
+            r.category_share < rules["category_share_floor"]
+            and r.demand_trend < -rules["laggard_decline"]
         ),
+        "low_margin": lambda r: r.margin_rate < rules["min_margin_rate"],
     }
     for row in flagged.itertuples():
         for reason in row.reasons.split(";"):

@@ -211,7 +211,7 @@ def test_materializations_carry_values_and_layers_and_a_replay_reuses_them(
     with running_partner(tmp_path / "partner.sqlite3") as partner:
         # Delivered over HTTP, so the token is read and sent: it must still show nowhere.
         http = ["delivery.kind=http", f"delivery.url={partner.batches_url}"]
-        first = run_partitions(["US"], ["2024-03"], ["optimiser.max_changes=2", *http])[0]
+        first = run_partitions(["US"], ["2024-03"], ["optimiser.max_changes=1", *http])[0]
         assert first.success, first.error
         assert stats(partner)["stored"] >= 1
 
@@ -225,12 +225,12 @@ def test_materializations_carry_values_and_layers_and_a_replay_reuses_them(
             for line in metadata["parameters"].value.splitlines()
             if "optimiser.max_changes" in line
         )
-        assert "`2`" in row and "--patch" in row
+        assert "`1`" in row and "--patch" in row
         assert "frozen at" in metadata["parameter_layers"].value
         snapshot = (
             workspace.lake / "_runs" / first.run_id / "params" / "market=US" / "month=2024-03.json"
         )
-        assert json.loads(snapshot.read_text())["values"]["optimiser"]["max_changes"] == 2
+        assert json.loads(snapshot.read_text())["values"]["optimiser"]["max_changes"] == 1
 
         recommended = read_changes(workspace)
         assert run_partitions(["US"], ["2024-03"], [])[0].success  # defaults allow more changes

@@ -212,12 +212,12 @@ def test_an_unknown_kind_fails_with_the_choices(lake):
 def test_the_whole_pipeline_delivers_each_partition_once_over_http(workspace, monkeypatch):
     monkeypatch.setenv("PARTNER_API_TOKEN", TOKEN)
     with running_partner(workspace.home / "partner.sqlite3") as server:
-        patches = http(server, "delivery.batch_size=3")
+        patches = http(server, "delivery.batch_size=1")
         for _ in range(2):
             outcomes = run_partitions(["US", "GB"], [MONTH], patches)
             assert [o.error for o in outcomes if not o.success] == []
         held = stored_batches(server)
-        assert len(held) > 2  # several batches of three rows
+        assert len(held) > 2  # several batches of one row
         for market in ("US", "GB"):
             export = pd.read_parquet(
                 workspace.lake / "partner_export" / f"market={market}" / f"month={MONTH}.parquet"
