@@ -10,7 +10,7 @@ from shelfcast.pipeline.factory import (
     market_and_month,
     sales_months,
 )
-from shelfcast.pipeline.metadata import config_metadata, frame_metadata, section_keys
+from shelfcast.pipeline.metadata import config_metadata, frame_metadata, section_keys, typed_table
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import PERFORMANCE_WINDOW_MONTHS
 from shelfcast.schemas import ProductPerformanceSchema
@@ -35,10 +35,13 @@ def product_performance(
     rule_counts = flagged["reasons"].str.split(";").explode().value_counts()
     context.add_output_metadata(
         {
-            **frame_metadata(flagged),
+            **frame_metadata(flagged, currency=run.currency),
             "products": MetadataValue.int(len(frame)),
             "underperforming": MetadataValue.int(len(flagged)),
-            "rules_fired": MetadataValue.json({k: int(v) for k, v in rule_counts.items()}),
+            "rules_fired": typed_table(
+                [{"rule": rule, "products": int(n)} for rule, n in rule_counts.items()],
+                {"rule": "string", "products": "int"},
+            ),
             "history_months_loaded": MetadataValue.int(len(sales_window)),
             **config_metadata(run.config, section_keys(run.config, "performance")),
         }
