@@ -221,11 +221,11 @@ def test_materializations_carry_values_and_layers_and_a_replay_reuses_them(
         assert event.dagster_event.partition == key
         metadata = event.asset_materialization.metadata
         row = next(
-            line
-            for line in metadata["parameters"].value.splitlines()
-            if "optimiser.max_changes" in line
+            row.data
+            for row in metadata["parameters"].records
+            if row.data["parameter"] == "optimiser.max_changes"
         )
-        assert "`2`" in row and "--patch" in row
+        assert row["value"] == "2" and row["layer"] == "--patch"
         assert "frozen at" in metadata["parameter_layers"].value
         snapshot = (
             workspace.lake / "_runs" / first.run_id / "params" / "market=US" / "month=2024-03.json"
