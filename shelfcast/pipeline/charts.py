@@ -28,12 +28,20 @@ HISTORY, FORECAST, BAND = "#4c72b0", "#dd8452", "#dd8452"
 MARKDOWN, MARKUP, UNCHANGED = "#c44e52", "#55a868", "#8c8c8c"
 
 
-def png_markdown(figure: Figure, caption: str) -> str:
-    """The figure as an inline markdown image with a caption under it."""
+def png(figure: Figure) -> bytes:
+    """The figure as PNG bytes: DPI dots per inch, no text chunks, so the bytes are stable."""
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def png_markdown(figure: Figure | None, caption: str) -> str:
+    """The figure as an inline markdown image with its caption under it (the caption alone
+    when there is nothing to draw)."""
+    if figure is None:
+        return caption
+    encoded = base64.b64encode(png(figure)).decode()
     return f"![{caption}](data:image/png;base64,{encoded})\n\n{caption}"
 
 
@@ -59,11 +67,27 @@ def forecast_chart(
     by: str,
     title: str,
 ) -> str:
+    """:func:`forecast_figure` as markdown metadata with its caption."""
+    caption = (
+        f"{title}: weekly units, the last {HISTORY_WEEKS} weeks (blue) and the forecast "
+        "(orange), shaded ± the category's backtest WAPE."
+    )
+    figure = forecast_figure(history, forecast, wape_by_category, by)
+    return png_markdown(figure, caption if figure is not None else "Nothing forecast.")
+
+
+def forecast_figure(
+    history: pd.DataFrame,
+    forecast: pd.DataFrame,
+    wape_by_category: Mapping[str, float],
+    by: str,
+) -> Figure | None:
     """Weekly history and forecast of each group (``product_id``: the top products by forecast
     volume; ``category``: each category), the forecast with a band of ± its category's backtest
-    WAPE, the error the same model made on this partition's own recent history."""
+    WAPE, the error the same model made on this partition's own recent history. None when
+    nothing was forecast."""
     if history.empty or forecast.empty:
-        return "Nothing forecast."
+        return None
     categories = history.drop_duplicates("product_id").set_index("product_id")["category"]
     forecast = forecast.assign(category=forecast["product_id"].map(categories))
     past, ahead = weekly(history, forecast, [by])
@@ -91,17 +115,23 @@ def forecast_chart(
         axes.set_ylim(bottom=0)
     figure.supxlabel("weeks from the end of the month", fontsize=7)
     figure.supylabel("units / week", fontsize=7)
-    caption = (
-        f"{title}: weekly units, the last {HISTORY_WEEKS} weeks (blue) and the forecast "
-        "(orange), shaded ± the category's backtest WAPE."
-    )
-    return png_markdown(figure, caption)
+    return figure
 
 
 def price_change_chart(recommendations: pd.DataFrame) -> str:
-    """How many flagged products get each price change: markdowns, markups and no change."""
+    """:func:`price_change_figure` as markdown metadata with its caption."""
     if recommendations.empty:
         return "No product was flagged, so no price was chosen."
+    moved = int(recommendations["is_change"].sum())
+    caption = (
+        f"Recommended price changes: {moved} of {len(recommendations)} flagged products "
+        "change price (red: markdowns, green: markups, grey: unchanged)."
+    )
+    return png_markdown(price_change_figure(recommendations), caption)
+
+
+def price_change_figure(recommendations: pd.DataFrame) -> Figure:
+    """How many flagged products get each price change: markdowns, markups and no change."""
     change = (recommendations["price_change"] * 100).round(0)
     counts = change.value_counts().sort_index()
     figure = Figure(figsize=(5.0, 2.2), layout="constrained")
@@ -111,18 +141,24 @@ def price_change_chart(recommendations: pd.DataFrame) -> str:
     axes.set_xlabel("price change (%)", fontsize=8)
     axes.set_ylabel("products", fontsize=8)
     axes.tick_params(labelsize=7)
-    moved = int(recommendations["is_change"].sum())
-    caption = (
-        f"Recommended price changes: {moved} of {len(recommendations)} flagged products "
-        "change price (red: markdowns, green: markups, grey: unchanged)."
-    )
-    return png_markdown(figure, caption)
+    return figure
 
 
 def margin_chart(recommendations: pd.DataFrame, currency: str) -> str:
-    """Expected margin over the horizon per category: the plan next to keeping every price."""
+    """:func:`margin_figure` as markdown metadata, the totals in its caption."""
     if recommendations.empty:
         return "No product was flagged, so no margin is expected to change."
+    expected = float(recommendations["expected_margin"].sum())
+    baseline = float(recommendations["baseline_margin"].sum())
+    caption = (
+        f"Expected margin over the horizon: {expected:,.2f} {currency} with the plan vs "
+        f"{baseline:,.2f} {currency} with no change ({expected - baseline:+,.2f} {currency})."
+    )
+    return png_markdown(margin_figure(recommendations, currency), caption)
+
+
+def margin_figure(recommendations: pd.DataFrame, currency: str) -> Figure:
+    """Expected margin over the horizon per category: the plan next to keeping every price."""
     per_category = (
         recommendations.groupby("category")[["baseline_margin", "expected_margin"]]
         .sum()
@@ -140,11 +176,4 @@ def margin_chart(recommendations: pd.DataFrame, currency: str) -> str:
     axes.tick_params(axis="y", labelsize=7)
     axes.axhline(0, color="#333333", lw=0.6)
     axes.legend(fontsize=7, frameon=False)
-    total = per_category.sum()
-    uplift = total["expected_margin"] - total["baseline_margin"]
-    caption = (
-        f"Expected margin over the horizon: {total['expected_margin']:,.2f} {currency} with the "
-        f"plan vs {total['baseline_margin']:,.2f} {currency} with no change "
-        f"({uplift:+,.2f} {currency})."
-    )
-    return png_markdown(figure, caption)
+    return figure
