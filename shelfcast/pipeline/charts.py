@@ -14,11 +14,13 @@ import base64
 import io
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported on first draw: steps that draw nothing skip its 0.5 s
+    from matplotlib.figure import Figure
 
 DPI = 80
 HISTORY_WEEKS = 26
@@ -28,8 +30,19 @@ HISTORY, FORECAST, BAND = "#4c72b0", "#dd8452", "#dd8452"
 MARKDOWN, MARKUP, UNCHANGED = "#c44e52", "#55a868", "#8c8c8c"
 
 
+def new_figure(
+    width: float, height: float, layout: Literal["constrained"] | None = "constrained"
+) -> Figure:
+    """An off-screen figure of ``width`` × ``height`` inches, laid out to fit its labels."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout=layout)
+
+
 def png(figure: Figure) -> bytes:
     """The figure as PNG bytes: DPI dots per inch, no text chunks, so the bytes are stable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
@@ -95,7 +108,10 @@ def forecast_figure(
     groups = list(groups[:TOP_PRODUCTS] if by == "product_id" else groups[:MAX_CATEGORIES])
     columns = min(len(groups), 4)
     rows = math.ceil(len(groups) / columns)
-    figure = Figure(figsize=(2.6 * columns, 1.9 * rows), layout="constrained")
+    # Small multiples placed by hand: constrained layout costs ~0.1 s per panel.
+    figure = new_figure(2.4 * columns, 1.7 * rows + 0.4, layout=None)
+    figure.subplots_adjust(left=0.07, right=0.99, bottom=0.3 / rows, top=1 - 0.25 / rows,
+                           wspace=0.25, hspace=0.55)  # fmt: skip
     for index, group in enumerate(groups):
         axes = figure.add_subplot(rows, columns, index + 1)
         category = categories.get(group, group) if by == "product_id" else group
@@ -113,8 +129,8 @@ def forecast_figure(
         axes.set_title(label, fontsize=8)
         axes.tick_params(labelsize=7)
         axes.set_ylim(bottom=0)
-    figure.supxlabel("weeks from the end of the month", fontsize=7)
-    figure.supylabel("units / week", fontsize=7)
+    figure.supxlabel("weeks from the end of the month", fontsize=7, y=0.01)
+    figure.supylabel("units / week", fontsize=7, x=0.005)
     return figure
 
 
@@ -132,9 +148,10 @@ def price_change_chart(recommendations: pd.DataFrame) -> str:
 
 def price_change_figure(recommendations: pd.DataFrame) -> Figure:
     """How many flagged products get each price change: markdowns, markups and no change."""
-    change = (recommendations["price_change"] * 100).round(0)
+    # Prices are rounded to cents, so a 10 % step shows as 9.6 % or 10.2 %: bars of 5 points.
+    change = (recommendations["price_change"] * 100 / 5).round(0) * 5
     counts = change.value_counts().sort_index()
-    figure = Figure(figsize=(5.0, 2.2), layout="constrained")
+    figure = new_figure(5.0, 2.2)
     axes = figure.add_subplot()
     colours = [MARKDOWN if c < 0 else MARKUP if c > 0 else UNCHANGED for c in counts.index]
     axes.bar(counts.index.to_numpy(), counts.to_numpy(), width=3.5, color=colours)
@@ -165,7 +182,7 @@ def margin_figure(recommendations: pd.DataFrame, currency: str) -> Figure:
         .sort_values("expected_margin", ascending=False)
     )
     positions = np.arange(len(per_category))
-    figure = Figure(figsize=(max(3.5, 0.7 * len(per_category) + 1.5), 2.4), layout="constrained")
+    figure = new_figure(max(3.5, 0.7 * len(per_category) + 1.5), 2.4)
     axes = figure.add_subplot()
     axes.bar(
         positions - 0.2, per_category["baseline_margin"], 0.4, color=UNCHANGED, label="no change"

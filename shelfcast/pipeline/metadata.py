@@ -28,6 +28,7 @@ MONEY_COLUMNS = frozenset(
 SHARE_COLUMNS = frozenset(
     {"price_change", "margin_rate", "yoy_change", "trend_change", "category_share"}
 )
+PARTITION_COLUMNS = frozenset({"market", "month"})
 UNIT_COLUMNS = frozenset(
     {"units_forecast", "baseline_units", "expected_units", "units_last_year", "stock_cover_days"}
 )
@@ -56,15 +57,14 @@ def percent(share: float) -> str:
 
 def preview_table(frame: pd.DataFrame, currency: str | None = None) -> MetadataValue:
     """Rows as a typed table: money with its currency (the row's own ``currency`` column where
-    the frame has one), shares as percentages, units to one decimal."""
-    columns, records = [], []
-    for name in frame.columns:
-        columns.append(TableColumn(name=str(name), type=_column_type(frame, str(name))))
+    the frame has one), shares as percentages, units to one decimal. ``market`` and ``month``
+    are left out: the materialization's partition names them."""
+    shown = [str(name) for name in frame.columns if name not in PARTITION_COLUMNS]
+    columns = [TableColumn(name=name, type=_column_type(frame, name)) for name in shown]
+    records = []
     for _, row in frame.iterrows():
         row_currency = row["currency"] if "currency" in frame.columns else currency
-        records.append(
-            TableRecord({str(name): _cell(str(name), row[name], row_currency) for name in frame})
-        )
+        records.append(TableRecord({name: _cell(name, row[name], row_currency) for name in shown}))
     return MetadataValue.table(records=records, schema=TableSchema(columns=columns))
 
 

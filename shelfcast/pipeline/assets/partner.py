@@ -47,6 +47,7 @@ def partner_export(
     PartnerDeliverySchema,
     group="delivery",
     code_version="2",
+    kind="json",  # batches go out as JSON: outbox files or the partner's API
     # Caps how many partitions deliver at once across runs (`dagster instance concurrency set
     # partner_api N`); delivery.concurrency caps the batches in flight within one partition.
     pool="partner_api",
