@@ -53,7 +53,7 @@ bench: $(VENV)/.installed-bench
 	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 ## lint: ruff (lint and format) and mypy, as CI runs them
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-dev $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check shelfcast shelfcast_tests benchmarks
 	$(BIN)/ruff format --check shelfcast shelfcast_tests benchmarks
 	$(BIN)/mypy shelfcast

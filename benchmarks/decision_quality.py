@@ -234,7 +234,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="US only, two months")
     args = parser.parse_args()
     facts = machine()  # before the work, so the load average is the background load
-    spec = GeneratorSpec(last_month="2024-12")  # the demo data of the recorded results: seed 7, 2022-01 … 2024-12
+    # The demo data of the recorded results: seed 7, 2022-01 … 2024-12.
+    spec = GeneratorSpec(last_month="2024-12")
     big = spec.with_size(products=2000, markets=["US"])
     # 2,000 products with the limits scaled from the 240-product defaults (40 changes, 25,000)
     scaled = ["optimiser.max_changes=333", "optimiser.discount_budget=208000.0"]
