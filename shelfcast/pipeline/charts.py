@@ -83,7 +83,7 @@ def forecast_chart(
     """:func:`forecast_figure` as markdown metadata with its caption."""
     caption = (
         f"{title}: weekly units, the last {HISTORY_WEEKS} weeks (blue) and the forecast "
-        "(orange), shaded ± the category's backtest WAPE."
+        "(orange), shaded ± the category's backtest WAPE (of daily units, so wide for weekly totals)."
     )
     figure = forecast_figure(history, forecast, wape_by_category, by)
     return png_markdown(figure, caption if figure is not None else "Nothing forecast.")

@@ -150,7 +150,9 @@ def loaded_chart(page, label: str) -> tuple[int, int]:
 
 
 def close_dialog(page) -> None:
+    """Closes the open dialog and waits until it has left the page (it fades out)."""
     page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    page.wait_for_function("() => document.querySelectorAll('[role=dialog]').length === 0")
 
 
 def run_field(url: str, run_id: str, fields: str):
