@@ -143,15 +143,20 @@ def run(
 @app.command("demo")
 def demo(
     markets: Annotated[str, typer.Option(help="Comma-separated markets")] = "US,GB",
-    months: Annotated[str, typer.Option(help="Comma-separated months")] = "2024-02,2024-03",
+    months: Annotated[
+        str, typer.Option(help="Comma-separated months (default: the last two closed months)")
+    ] = "",
 ) -> None:
     """Generate the demo data if absent, run the pipeline on a few partitions, summarise."""
+    from shelfcast.core.demo_data import recent_months
     from shelfcast.platform.landing import drop_files
     from shelfcast.platform.storage import StorageError
 
     deployment = _deployment()
     landing = deployment.landing_zone()
-    market_list, month_list = markets.split(","), months.split(",")
+    # The newest months: the default demo data end at the last closed month.
+    market_list = markets.split(",")
+    month_list = months.split(",") if months else recent_months(2)
     try:
         drops = drop_files(
             landing / "sales" / f"market={market_list[0]}" / f"month={month_list[-1]}"

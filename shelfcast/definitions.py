@@ -15,7 +15,7 @@ from dagster_aws.s3 import S3Resource
 from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
 from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule, sales_history
 from shelfcast.pipeline.loggers import cli_logger
-from shelfcast.pipeline.params import PipelineParams
+from shelfcast.pipeline.params import PipelineParams, checked_at_launch
 from shelfcast.pipeline.resources import LakeIOManager, LandingZone, Locations
 from shelfcast.pipeline.sensors import landing_drops_sensor, latest_parameters_sensor
 
@@ -39,7 +39,8 @@ defs = Definitions(
         "deployment": deployment,
         "io_manager": LakeIOManager(deployment=deployment),
         "landing": LandingZone(deployment=deployment),
-        "params": PipelineParams(deployment=deployment),
+        # Run patches are checked when a run is launched, not only when its first step starts.
+        "params": checked_at_launch(PipelineParams(deployment=deployment)),
         # The landing sensor's S3 client: endpoint and credentials from the standard AWS chain.
         "s3": S3Resource(),
     },

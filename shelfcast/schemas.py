@@ -46,10 +46,14 @@ class _Contract(pa.DataFrameModel):
 class SalesSchema(_Contract):
     """Cleaned daily sales of one market and month, one row per product and day."""
 
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
+    )
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
     date: Series[pa.DateTime] = pa.Field(description="calendar day of the sale")
-    product_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    product_id: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="product identifier (SKU) in the market"
+    )
     units: Series[int] = pa.Field(ge=0, description="units sold that day")
     price: Series[float] = pa.Field(gt=0, finite=True, description="unit selling price that day")
     promo: Series[bool] = pa.Field(description="a promotion ran that day")
@@ -75,15 +79,34 @@ class SalesSchema(_Contract):
 class ProductsSchema(_Contract):
     """Product master snapshot at the end of the month."""
 
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
-    product_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    name: Series[str]
-    category: Series[str] = pa.Field(str_length={"min_value": 1})
-    currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
-    unit_cost: Series[float] = pa.Field(gt=0, finite=True)
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
+    )
+    month: Series[str] = pa.Field(
+        code_matches=MONTH_CODE,
+        description="partition month, YYYY-MM: the snapshot is taken at its end",
+    )
+    product_id: Series[str] = pa.Field(
+        unique=True,
+        str_length={"min_value": 1},
+        description="product identifier (SKU) in the market",
+    )
+    name: Series[str] = pa.Field(description="product name as the shopper sees it")
+    category: Series[str] = pa.Field(
+        str_length={"min_value": 1},
+        description="product category: elasticity and seasonality are shared within it",
+    )
+    currency: Series[str] = pa.Field(
+        code_matches=CURRENCY_CODE,
+        description="ISO 4217 currency of every price and cost of the row",
+    )
+    unit_cost: Series[float] = pa.Field(
+        gt=0, finite=True, description="cost of one unit to the retailer"
+    )
     price: Series[float] = pa.Field(gt=0, finite=True, description="current list price")
-    stock_on_hand: Series[int] = pa.Field(ge=0)
+    stock_on_hand: Series[int] = pa.Field(
+        ge=0, description="units in stock at the end of the month"
+    )
 
     class Config:
         description = "Product master snapshot: category, unit cost, current price, stock on hand"
@@ -92,15 +115,23 @@ class ProductsSchema(_Contract):
 class ProductPerformanceSchema(_Contract):
     """Month KPIs per product and the underperformer flag with the rules that fired."""
 
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
-    product_id: Series[str] = pa.Field(unique=True)
-    category: Series[str]
-    units: Series[int] = pa.Field(ge=0)
-    revenue: Series[float] = pa.Field(ge=0)
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
+    )
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    product_id: Series[str] = pa.Field(
+        unique=True, description="product identifier (SKU) in the market"
+    )
+    category: Series[str] = pa.Field(description="product category")
+    units: Series[int] = pa.Field(ge=0, description="units sold in the month")
+    revenue: Series[float] = pa.Field(
+        ge=0, description="revenue of the month, in the market's currency"
+    )
     gross_margin: Series[float] = pa.Field(description="revenue − units × unit cost")
     margin_rate: Series[float] = pa.Field(nullable=True, description="gross margin / revenue")
-    units_last_year: Series[float] = pa.Field(nullable=True, ge=0)
+    units_last_year: Series[float] = pa.Field(
+        nullable=True, ge=0, description="units sold in the same month last year"
+    )
     yoy_change: Series[float] = pa.Field(nullable=True, description="units vs same month last year")
     trend_change: Series[float] = pa.Field(
         nullable=True, description="last 3 months' units vs the 3 months before"
@@ -119,7 +150,7 @@ class ProductPerformanceSchema(_Contract):
     stock_cover_days: Series[float] = pa.Field(
         nullable=True, ge=0, description="stock on hand / average daily units of the last 3 months"
     )
-    is_underperforming: Series[bool]
+    is_underperforming: Series[bool] = pa.Field(description="at least one enabled rule fired")
     reasons: Series[str] = pa.Field(description="rules that fired, separated by ';'")
 
     class Config:
@@ -133,14 +164,21 @@ class ProductPerformanceSchema(_Contract):
 class DemandForecastSchema(_Contract):
     """Daily demand forecast of each underperforming product over the horizon."""
 
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
-    product_id: Series[str]
-    date: Series[pa.DateTime]
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
+    )
+    month: Series[str] = pa.Field(
+        code_matches=MONTH_CODE,
+        description="partition month, YYYY-MM: the forecast starts the day after it",
+    )
+    product_id: Series[str] = pa.Field(description="flagged product (SKU) forecast")
+    date: Series[pa.DateTime] = pa.Field(
+        description="forecast day, within the horizon after the month closes"
+    )
     units_forecast: Series[float] = pa.Field(
         ge=0, finite=True, description="expected units at today's price"
     )
-    model: Series[str]
+    model: Series[str] = pa.Field(description="forecast.model that produced the row")
 
     class Config:
         unique = ["product_id", "date"]
@@ -161,25 +199,43 @@ class DemandForecastSchema(_Contract):
 class PriceRecommendationsSchema(_Contract):
     """The chosen price of each underperforming product and what it is expected to earn."""
 
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
-    product_id: Series[str] = pa.Field(unique=True)
-    category: Series[str]
-    currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
-    unit_cost: Series[float] = pa.Field(gt=0)
-    current_price: Series[float] = pa.Field(gt=0)
-    recommended_price: Series[float] = pa.Field(gt=0)
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
+    )
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    product_id: Series[str] = pa.Field(unique=True, description="flagged product (SKU)")
+    category: Series[str] = pa.Field(description="product category: its elasticity is used")
+    currency: Series[str] = pa.Field(
+        code_matches=CURRENCY_CODE, description="ISO 4217 currency of every money column of the row"
+    )
+    unit_cost: Series[float] = pa.Field(
+        gt=0, finite=True, description="cost of one unit to the retailer"
+    )
+    current_price: Series[float] = pa.Field(gt=0, description="list price before the change")
+    recommended_price: Series[float] = pa.Field(
+        gt=0, description="chosen price: a ladder step, in cents"
+    )
     price_change: Series[float] = pa.Field(description="recommended / current − 1")
-    is_change: Series[bool]
-    elasticity: Series[float] = pa.Field(le=0)
+    is_change: Series[bool] = pa.Field(
+        description="the recommended price differs from the current one"
+    )
+    elasticity: Series[float] = pa.Field(
+        le=0, description="price elasticity of demand of the product's category (≤ 0)"
+    )
     baseline_units: Series[float] = pa.Field(ge=0, description="expected units at current price")
     stock_on_hand: Series[float] = pa.Field(ge=0, description="units on hand: caps expected units")
     expected_units: Series[float] = pa.Field(
         ge=0, description="min(baseline × (new / current)^elasticity, stock on hand)"
     )
-    expected_revenue: Series[float] = pa.Field(ge=0)
-    expected_margin: Series[float]
-    baseline_margin: Series[float]
+    expected_revenue: Series[float] = pa.Field(
+        ge=0, description="expected units × recommended price over the horizon"
+    )
+    expected_margin: Series[float] = pa.Field(
+        description="expected units × (recommended price − unit cost) over the horizon"
+    )
+    baseline_margin: Series[float] = pa.Field(
+        description="expected margin over the horizon if the price stays as it is"
+    )
     discount_cost: Series[float] = pa.Field(
         ge=0, description="(current − new price) × expected units, for markdowns"
     )
@@ -199,14 +255,30 @@ class PriceRecommendationsSchema(_Contract):
 class PartnerExportSchema(_Contract):
     """The partner's price-change contract: one row per product whose price changes."""
 
-    sku: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    currency: Series[str] = pa.Field(code_matches=CURRENCY_CODE)
-    effective_date: Series[str] = pa.Field(code_matches=ISO_DATE)
-    current_price: Series[float] = pa.Field(gt=0)
-    new_price: Series[float] = pa.Field(gt=0)
+    sku: Series[str] = pa.Field(
+        unique=True,
+        str_length={"min_value": 1},
+        description="the partner's product identifier (our product_id)",
+    )
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2)"
+    )
+    currency: Series[str] = pa.Field(
+        code_matches=CURRENCY_CODE, description="ISO 4217 currency of both prices"
+    )
+    effective_date: Series[str] = pa.Field(
+        code_matches=ISO_DATE, description="day the new price applies, YYYY-MM-DD"
+    )
+    current_price: Series[float] = pa.Field(
+        gt=0, description="price before the change, two decimals"
+    )
+    new_price: Series[float] = pa.Field(
+        gt=0, description="price from the effective date, two decimals"
+    )
     change_pct: Series[float] = pa.Field(description="percent change, two decimals")
-    reason: Series[str]
+    reason: Series[str] = pa.Field(
+        description="why the price changes: the underperformer rules that fired"
+    )
 
     class Config:
         description = "Rows exactly as the partner's contract wants them"
@@ -220,18 +292,36 @@ class PartnerExportSchema(_Contract):
 class PartnerDeliverySchema(_Contract):
     """Receipt of one delivered batch."""
 
-    market: Series[str] = pa.Field(code_matches=MARKET_CODE)
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE)
-    batch: Series[int] = pa.Field(ge=0)
-    idempotency_key: Series[str] = pa.Field(unique=True)
-    destination: Series[str]
-    attempts: Series[int] = pa.Field(ge=0)
-    status: Series[str] = pa.Field(isin=["delivered", "already_delivered"])
-    row_count: Series[int] = pa.Field(ge=0)
-    accepted_count: Series[int] = pa.Field(ge=0)
-    partner_reference: Series[str]
-    checksum: Series[str] = pa.Field(code_matches=r"^sha256:[0-9a-f]{64}$")
-    delivered_at: Series[pd.DatetimeTZDtype] = pa.Field(dtype_kwargs={"unit": "ns", "tz": "UTC"})
+    market: Series[str] = pa.Field(
+        code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2)"
+    )
+    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    batch: Series[int] = pa.Field(ge=0, description="batch number within the partition, from 0")
+    idempotency_key: Series[str] = pa.Field(
+        unique=True, description="key the partner deduplicates the batch by"
+    )
+    destination: Series[str] = pa.Field(
+        description="outbox folder or partner URL the batch went to"
+    )
+    attempts: Series[int] = pa.Field(
+        ge=0, description="attempts made for the batch, the first included"
+    )
+    status: Series[str] = pa.Field(
+        isin=["delivered", "already_delivered"],
+        description="delivered now, or already delivered by an earlier run",
+    )
+    row_count: Series[int] = pa.Field(ge=0, description="rows in the batch")
+    accepted_count: Series[int] = pa.Field(ge=0, description="rows the destination accepted")
+    partner_reference: Series[str] = pa.Field(
+        description="the destination's reference for the batch"
+    )
+    checksum: Series[str] = pa.Field(
+        code_matches=r"^sha256:[0-9a-f]{64}$", description="sha256 of the batch's canonical bytes"
+    )
+    delivered_at: Series[pd.DatetimeTZDtype] = pa.Field(
+        dtype_kwargs={"unit": "ns", "tz": "UTC"},
+        description="when the destination acknowledged the batch (UTC)",
+    )
 
     class Config:
         description = "Receipt of the delivery: one row per batch"

@@ -71,6 +71,10 @@ def workspace(tmp_path: Path, monkeypatch, generated_landing: Path) -> Workspace
     return space
 
 
+# Test files that start a Dagster webserver or a browser.
+UI_TEST_FILES = {"test_dagster_ui.py", "test_browser.py"}
+
+
 def pytest_collection_modifyitems(items) -> None:
     """Tiers by what a test needs: ``s3`` (the SeaweedFS server), ``ui`` (a Dagster webserver)
     and ``slow`` (whole pipelines, subprocesses). ``make test-fast`` runs the rest."""
@@ -78,5 +82,5 @@ def pytest_collection_modifyitems(items) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & {"s3_server", "s3_env", "s3_workspace"}:
             item.add_marker(pytest.mark.s3)
-        if item.path.name == "test_dagster_ui.py":
+        if item.path.name in UI_TEST_FILES:
             item.add_marker(pytest.mark.ui)

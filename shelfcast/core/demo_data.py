@@ -17,8 +17,8 @@ import dataclasses
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -48,13 +48,30 @@ DEFAULT_MARKETS: tuple[MarketSpec, ...] = (
 )
 
 
+def last_closed_month(today: date | None = None) -> str:
+    """``YYYY-MM`` of the month before ``today``'s (UTC today by default): the newest month whose
+    sales are complete, and the last month partition of the pipeline."""
+    today = today or datetime.now(UTC).date()
+    return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def recent_months(count: int, today: date | None = None) -> list[str]:
+    """The last ``count`` closed months, oldest first, e.g. ``['2026-10', '2026-11']``."""
+    last = pd.Period(last_closed_month(today), freq="M")
+    return [str(last - back) for back in range(count - 1, -1, -1)]
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """What to generate: markets, the month range (inclusive) and the seed."""
+    """What to generate: markets, the month range (inclusive) and the seed.
+
+    The default range runs from 2022-01 to the last closed month, so demo data always reach the
+    newest month partition; pass ``last_month`` for data that do not depend on today.
+    """
 
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS
     first_month: str = "2022-01"
-    last_month: str = "2024-12"
+    last_month: str = field(default_factory=last_closed_month)
     seed: int = 7
 
     def __post_init__(self) -> None:

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import (
+    ConfigurableResource,
+    DagsterInvalidConfigError,
+    InitResourceContext,
+    ResourceDefinition,
+)
 from pydantic import Field, PrivateAttr
 from upath import UPath
 
@@ -269,3 +274,40 @@ def check_markets(layers: list[Layer]) -> None:
                     f"{layer.name}: market {market!r} is not one of the partition markets "
                     f"({', '.join(MARKETS)}); add it to markets in configs/defaults.yaml first"
                 )
+
+
+def check_patches(patches: list[str], config_folder: str) -> None:
+    """Run patches checked alone against the versioned defaults: syntax, unknown keys (with the
+    closest valid key), types, allowed values and secrets, with the messages ``shelfcast run``
+    prints. Ranges and overlays need the partition and are checked by the run's first step."""
+    if not patches:
+        return
+    defaults = read_layer(str(Path(config_folder, "defaults.yaml")))
+    assert defaults is not None
+    layer = patch_layer(patches)
+    check_no_secrets([layer])
+    check_markets([defaults, layer])
+    check_choices(merge_layers(defaults, [layer]), ALLOWED_VALUES)
+
+
+def checked_at_launch(params: PipelineParams) -> ResourceDefinition:
+    """The ``params`` resource whose run config is checked when a run is launched.
+
+    Dagster validates a run config against its schema as it is typed in the Launchpad, and
+    when a run is launched it builds the run's execution plan in the code location, which
+    applies the config mapping of every ``configured`` resource. This mapping checks the
+    patches there, so a typo fails the launch (from the UI, ``dagster job execute``, ``dg
+    launch`` or a schedule) with the CLI's message, before any run is created.
+    """
+    definition = params.get_resource_definition()
+
+    def check(config: dict) -> dict:
+        try:
+            if config.get("replay") and (config.get("patches") or config.get("patch_file")):
+                raise ConfigError("a replay runs with its saved parameters: drop the patches")
+            check_patches(list(config.get("patches") or []), params.deployment.config_folder())
+        except ConfigError as error:
+            raise DagsterInvalidConfigError(str(error), [], config) from None
+        return config
+
+    return definition.configured(check, config_schema=definition.config_field)

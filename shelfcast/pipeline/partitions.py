@@ -35,7 +35,9 @@ HISTORY_WINDOW_MONTHS = int(versioned_defaults()["forecast"]["history_months"])
 PERFORMANCE_WINDOW_MONTHS = 13
 
 market_partitions = StaticPartitionsDefinition(list(MARKETS))
-month_partitions = MonthlyPartitionsDefinition(start_date=f"{FIRST_MONTH}-01")
+# end_offset=0 (Dagster's default, spelled out): the last partition is the last closed month,
+# the newest month whose sales are complete; the current month appears once it has closed.
+month_partitions = MonthlyPartitionsDefinition(start_date=f"{FIRST_MONTH}-01", end_offset=0)
 market_month = MultiPartitionsDefinition({"market": market_partitions, "month": month_partitions})
 
 

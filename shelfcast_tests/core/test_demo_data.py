@@ -14,6 +14,8 @@ from shelfcast.core.demo_data import (
     expected_units,
     generate,
     ground_truth,
+    last_closed_month,
+    recent_months,
 )
 
 SMALL = GeneratorSpec(seed=3).with_size(
@@ -28,7 +30,9 @@ SALES_DTYPES = {
 }
 PRODUCTS_COLUMNS = ["product_id", "name", "category", "unit_cost", "price", "stock_on_hand"]
 # Three years of one market, for the statistical properties that need a long history.
-LONG = GeneratorSpec(seed=3).with_size(products=40, markets=["US"])
+LONG = GeneratorSpec(seed=3).with_size(
+    products=40, markets=["US"], first_month="2022-01", last_month="2024-12"
+)
 
 
 @pytest.fixture(scope="module")
@@ -231,6 +235,14 @@ def test_expected_units_match_what_the_generator_sold(drops):
 
 
 def test_default_spec_covers_every_product_day_of_four_markets_and_36_months():
-    drops = list(generate(GeneratorSpec()))
+    drops = list(generate(GeneratorSpec(last_month="2024-12")))
     assert len(drops) == 4 * 36
     assert sum(len(d.sales) for d in drops) == 700 * 1096
+
+
+def test_the_default_period_ends_at_the_last_closed_month():
+    assert last_closed_month(date(2026, 12, 2)) == "2026-11"
+    assert last_closed_month(date(2027, 1, 1)) == "2026-12"
+    assert recent_months(2, date(2027, 1, 31)) == ["2026-11", "2026-12"]
+    spec = GeneratorSpec()
+    assert (spec.first_month, spec.last_month) == ("2022-01", last_closed_month())

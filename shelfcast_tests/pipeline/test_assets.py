@@ -96,7 +96,11 @@ def test_product_performance_flags_the_overstocked_non_seller_and_names_the_rule
     assert not frame.loc["P1", "is_underperforming"]
     metadata = result.asset_materializations_for_node("product_performance")[0].metadata
     assert metadata["underperforming"].value == 1
-    assert "performance.max_stock_cover_days" in metadata["parameters"].value
+    parameters = {row.data["parameter"]: row.data for row in metadata["parameters"].records}
+    assert parameters["performance.max_stock_cover_days"]["layer"].startswith(
+        "configs/defaults.yaml@sha256:"
+    )
+    assert metadata["preview"].records[0].data["revenue"].endswith(" USD")
 
 
 def test_a_parameter_error_fails_the_asset_with_one_message_naming_it_and_writes_nothing(

@@ -3,6 +3,7 @@ parameters with their layers in the materialization metadata."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -25,7 +26,11 @@ QUERY = """
     ... on Asset {
       assetMaterializations(limit: 1) {
         partition
-        metadataEntries { label ... on MarkdownMetadataEntry { mdStr } }
+        metadataEntries {
+          label
+          ... on MarkdownMetadataEntry { mdStr }
+          ... on TableMetadataEntry { table { records } }
+        }
       }
     }
   }
@@ -101,9 +106,13 @@ def test_the_ui_shows_parameters_from_an_s3_overlay_and_a_cli_patch(
 
     materialization = answer["data"]["assetOrError"]["assetMaterializations"][0]
     assert materialization["partition"] == "US|2024-03-01"
-    entries = {e["label"]: e.get("mdStr", "") for e in materialization["metadataEntries"]}
-    rows = {line.split("`")[1]: line for line in entries["parameters"].splitlines() if "`" in line}
-    assert "`3`" in rows["optimiser.max_changes"] and "--patch" in rows["optimiser.max_changes"]
-    assert f"s3://{bucket}/config/market=US.yaml@etag:" in rows["optimiser.min_margin"]
-    assert "defaults.yaml" in rows["optimiser.discount_budget"]
-    assert "month=2024-03.yaml (absent)" in entries["parameter_layers"]
+    entries = {e["label"]: e for e in materialization["metadataEntries"]}
+    records = [json.loads(record) for record in entries["parameters"]["table"]["records"]]
+    rows = {record["parameter"]: record for record in records}
+    assert rows["optimiser.max_changes"]["value"] == "3"
+    assert rows["optimiser.max_changes"]["layer"] == "--patch"
+    assert rows["optimiser.min_margin"]["layer"].startswith(
+        f"s3://{bucket}/config/market=US.yaml@etag:"
+    )
+    assert rows["optimiser.discount_budget"]["layer"].startswith("configs/defaults.yaml@")
+    assert "month=2024-03.yaml (absent)" in entries["parameter_layers"]["mdStr"]

@@ -34,22 +34,26 @@ def test_an_unknown_model_stops_before_any_run_naming_the_valid_ones(workspace):
     assert not workspace.lake.exists()
 
 
-def test_the_metadata_shows_the_backtest_table_and_a_forecast_plot():
+def test_the_metadata_shows_the_backtest_table_and_forecast_charts():
     from shelfcast.core.forecast import get_forecaster
     from shelfcast.core.forecast_backtest import backtest
-    from shelfcast.pipeline.assets.forecast import backtest_summary, forecast_plot
+    from shelfcast.pipeline.asset_metadata import backtest_method, backtest_rows, forecast_metadata
     from shelfcast_tests.core.test_forecast import noisy_panel
 
     history = noisy_panel(products=6, days=200)
     groups = {f"P{i:02d}": "Snacks" if i < 3 else "Dairy" for i in range(6)}
+    history = history.assign(category=history["product_id"].map(groups))
     model = get_forecaster("shelfcast")
-    summary = backtest_summary(backtest(history, model, 28, 2, groups=groups))
-    assert "`shelfcast` vs `seasonal_naive`" in summary
-    assert (
-        "| Dairy | 3 |" in summary and "| Snacks | 3 |" in summary and "| **all** | 6 |" in summary
-    )
+    accuracy = backtest(history, model, 28, 2, groups=groups)
+    assert backtest_method(accuracy).startswith("shelfcast vs seasonal_naive, rolling origin")
+    rows = {row["category"]: row for row in backtest_rows(accuracy)}
+    assert [rows[name]["products"] for name in ("Dairy", "Snacks", "all")] == [3, 3, 6]
+    assert all(round(row["wape"], 3) == row["wape"] for row in rows.values())
 
-    plot = forecast_plot(history, model.fit_predict(history, 28))
-    line = plot.split("```")[1].strip()
-    assert len(line.split(" | ")[0]) == 26 and len(line.split(" | ")[1]) == 4
-    assert backtest_summary({"folds": 0}).startswith("No backtest")
+    forecast = model.fit_predict(history, 28).assign(market="US")
+    metadata = forecast_metadata(forecast, history, accuracy, "US")
+    for chart in ("forecast_top_products", "forecast_by_category"):
+        assert metadata[chart].value.startswith("![")
+        assert "data:image/png;base64," in metadata[chart].value
+    assert {"backtest_wape_US", "baseline_wape_US"} <= set(metadata)
+    assert backtest_method({"folds": 0}).startswith("No backtest")

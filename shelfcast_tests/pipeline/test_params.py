@@ -221,11 +221,11 @@ def test_materializations_carry_values_and_layers_and_a_replay_reuses_them(
         assert event.dagster_event.partition == key
         metadata = event.asset_materialization.metadata
         row = next(
-            line
-            for line in metadata["parameters"].value.splitlines()
-            if "optimiser.max_changes" in line
+            row.data
+            for row in metadata["parameters"].records
+            if row.data["parameter"] == "optimiser.max_changes"
         )
-        assert "`1`" in row and "--patch" in row
+        assert row["value"] == "1" and row["layer"] == "--patch"
         assert "frozen at" in metadata["parameter_layers"].value
         snapshot = (
             workspace.lake / "_runs" / first.run_id / "params" / "market=US" / "month=2024-03.json"
@@ -263,3 +263,30 @@ def read_changes(workspace) -> int:
         workspace.lake / "price_recommendations/market=US/month=2024-03.parquet"
     )
     return int(frame["is_change"].sum())
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (
+            "optimiser.max_chnges=10",
+            "--patch: unknown parameter optimiser.max_chnges = 10; did you mean optimiser.max_changes?",
+        ),
+        ("optimiser.max_changes=ten", "optimiser.max_changes = 'ten' has type str, expected int"),
+        ("forecast.model=prophet", "forecast.model = 'prophet' is not one of"),
+    ],
+)
+def test_a_run_config_patch_is_checked_when_the_run_is_launched(workspace, patch, message):
+    from dagster import DagsterInvalidConfigError
+
+    from shelfcast.definitions import defs
+
+    job = defs.resolve_job_def("monthly_pricing")
+    with pytest.raises(DagsterInvalidConfigError) as error:
+        job.execute_in_process(
+            run_config={"resources": {"params": {"config": {"patches": [patch]}}}},
+            partition_key="US|2024-03-01",
+            instance=DagsterInstance.ephemeral(),
+        )
+    assert message in str(error.value)
+    assert workspace.lake_files() == []

@@ -48,11 +48,20 @@ def test_a_plan_passes_the_blocking_check_and_records_stock_solver_and_elasticit
         if e.materialization.asset_key.path == ["price_recommendations"]
     )
     assert metadata["solver_method"].value in ("lp_repair", "milp")
-    assert metadata["solver"].value["gap"] <= 1e-4
+    assert 0 <= metadata["solver_gap"].value <= 1e-4
+    solver = {row.data["field"]: row.data["value"] for row in metadata["solver"].records}
+    assert solver["objective value"].endswith(" USD") and solver["gap"].endswith(" %")
     per_category = metadata["elasticity"].value
     assert set(recs["category"]) <= {row["category"] for row in per_category}
     assert all(row["elasticity"] <= 0 and row["elasticity_se"] > 0 for row in per_category)
-    assert metadata["elasticity_by_category"].value.startswith("| category ")
+    table = metadata["elasticity_by_category"]
+    assert [column.name for column in table.schema.columns][:3] == [
+        "category",
+        "elasticity",
+        "standard_error",
+    ]
+    assert metadata["price_change_distribution"].value.startswith("![")
+    assert metadata["currency"].value == "USD"
 
 
 @pytest.mark.slow

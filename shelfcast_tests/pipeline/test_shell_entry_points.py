@@ -92,6 +92,50 @@ def test_dagster_job_execute_with_partition_tags_materializes_the_partition(work
     assert "RUN_SUCCESS" in completed.stderr + completed.stdout
 
 
+@pytest.mark.slow
+def test_dg_launch_with_a_partition_key_materializes_the_partition(workspace):
+    completed = subprocess.run(
+        [str(BIN / "dg"), "launch", "--job", "monthly_pricing", "--partition", "US|2024-03-01"],
+        cwd=Path(__file__).parents[2],
+        env={**shell_env(workspace), "VIRTUAL_ENV": str(BIN.parent)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for asset in ("sales", "demand_forecast", "price_recommendations", "partner_delivery"):
+        assert f"{asset}/market=US/month=2024-03.parquet" in workspace.lake_files()
+    assert "RUN_SUCCESS" in completed.stderr + completed.stdout
+    assert "SupersessionWarning" not in completed.stderr
+
+
+@pytest.mark.slow
+def test_dagster_job_execute_refuses_a_typo_in_the_run_config_patches_before_the_run(
+    workspace, tmp_path
+):
+    run_config = tmp_path / "run.yaml"
+    run_config.write_text(
+        'resources:\n  params:\n    config:\n      patches: ["optimiser.max_chnges=10"]\n'
+    )
+    completed = subprocess.run(
+        [
+            str(BIN / "dagster"), "job", "execute", "-m", "shelfcast.definitions",
+            "-j", "monthly_pricing", "-c", str(run_config),
+            "--tags", json.dumps({"dagster/partition": "US|2024-03-01"}),
+        ],
+        env=shell_env(workspace),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert completed.returncode != 0
+    assert (
+        "--patch: unknown parameter optimiser.max_chnges = 10; did you mean optimiser.max_changes?"
+        in completed.stderr + completed.stdout
+    )
+    assert workspace.lake_files() == []
+
+
 def test_a_typo_in_a_patch_stops_the_run_before_any_work(workspace):
     result = CliRunner().invoke(
         app, ["run", "--market", "US", "--month", "2024-03", "--patch", "optimiser.max_chnages=3"]

@@ -35,7 +35,7 @@ def partner_export(
     frame = to_partner_export(price_recommendations, product_performance, effective)
     context.add_output_metadata(
         {
-            **frame_metadata(frame),
+            **frame_metadata(frame, currency=run.currency),
             "effective_date": MetadataValue.text(effective.isoformat()),
             **config_metadata(run.config, ["delivery.effective_after_days"]),
         }
@@ -47,6 +47,7 @@ def partner_export(
     PartnerDeliverySchema,
     group="delivery",
     code_version="2",
+    kind="json",  # batches go out as JSON: outbox files or the partner's API
     # Caps how many partitions deliver at once across runs (`dagster instance concurrency set
     # partner_api N`); delivery.concurrency caps the batches in flight within one partition.
     pool="partner_api",
@@ -100,13 +101,26 @@ def previous_receipts(context: AssetExecutionContext, lake: ParquetIOManager) ->
     return receipts_from_frame(stored)
 
 
+def destination_metadata(frame: pd.DataFrame, run: RunParams) -> dict:
+    """Where the batches went: the outbox batch as a path, the partner API as a URL."""
+    if not len(frame):
+        return {}
+    destination = str(frame["destination"].iloc[0])
+    if run.delivery.kind == "outbox":
+        return {
+            "destination": MetadataValue.path(destination),
+            "outbox_batch": MetadataValue.path(f"{destination.rstrip('/')}/batch.json"),
+        }
+    return {"destination": MetadataValue.url(destination)}
+
+
 def delivery_metadata(frame: pd.DataFrame, run: RunParams) -> dict:
     statuses = frame["status"].value_counts()
     return {
         **frame_metadata(frame),
         **config_metadata(run.config, section_keys(run.config, "delivery")),
         "kind": MetadataValue.text(run.delivery.kind),
-        "destination": MetadataValue.text(frame["destination"].iloc[0] if len(frame) else ""),
+        **destination_metadata(frame, run),
         "batches_delivered": MetadataValue.int(int(statuses.get("delivered", 0))),
         "batches_already_delivered": MetadataValue.int(int(statuses.get("already_delivered", 0))),
         "attempts": MetadataValue.int(int(frame["attempts"].sum())),

@@ -13,7 +13,7 @@ from shelfcast.pipeline.factory import (
     sales_months,
 )
 from shelfcast.pipeline.history import checked_window, history_check
-from shelfcast.pipeline.metadata import config_metadata, frame_metadata, section_keys
+from shelfcast.pipeline.metadata import config_metadata, frame_metadata, section_keys, typed_table
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import PERFORMANCE_WINDOW_MONTHS
 from shelfcast.pipeline.resources import LandingZone
@@ -41,10 +41,13 @@ def product_performance(
     flagged = frame.loc[frame["is_underperforming"]]
     rule_counts = flagged["reasons"].str.split(";").explode().value_counts()
     metadata = {
-        **frame_metadata(flagged),
+        **frame_metadata(flagged, currency=run.currency),
         "products": MetadataValue.int(len(frame)),
         "underperforming": MetadataValue.int(len(flagged)),
-        "rules_fired": MetadataValue.json({k: int(v) for k, v in rule_counts.items()}),
+        "rules_fired": typed_table(
+            [{"rule": rule, "products": int(n)} for rule, n in rule_counts.items()],
+            {"rule": "string", "products": "int"},
+        ),
         "history_months_loaded": MetadataValue.int(len(window.loaded)),
         **config_metadata(run.config, section_keys(run.config, "performance")),
     }

@@ -1,9 +1,7 @@
 """`price_recommendations`: one price per underperformer under the business's constraints, and
 the blocking check that re-verifies every constraint before anything is exported."""
 
-import math
 from collections.abc import Iterator
-from dataclasses import asdict
 
 import pandas as pd
 from dagster import (
@@ -20,6 +18,7 @@ from dagster import (
 from shelfcast.core.elasticity import estimate_elasticity
 from shelfcast.core.optimiser import ITEM_COLUMNS, optimise_prices
 from shelfcast.core.optimiser_check import check_recommendations
+from shelfcast.pipeline.asset_metadata import pricing_metadata
 from shelfcast.pipeline.factory import (
     concat_window,
     contracted_asset,
@@ -29,7 +28,7 @@ from shelfcast.pipeline.factory import (
     user_errors,
 )
 from shelfcast.pipeline.history import checked_window, history_check
-from shelfcast.pipeline.metadata import config_metadata, frame_metadata, json_safe, section_keys
+from shelfcast.pipeline.metadata import config_metadata, section_keys
 from shelfcast.pipeline.params import PipelineParams
 from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, market_month
 from shelfcast.pipeline.resources import LandingZone
@@ -71,44 +70,13 @@ def price_recommendations(
         recommendations.assign(market=run.market, month=run.month, currency=run.currency),
         PriceRecommendationsSchema,
     )
-    changes = frame.loc[frame["is_change"]]
     metadata = {
-        **frame_metadata(changes),
-        "price_changes": MetadataValue.int(len(changes)),
-        "expected_margin": MetadataValue.float(round(float(frame["expected_margin"].sum()), 2)),
-        "margin_uplift": MetadataValue.float(
-            round(float((frame["expected_margin"] - frame["baseline_margin"]).sum()), 2)
-        ),
-        "discount_spent": MetadataValue.float(round(float(frame["discount_cost"].sum()), 2)),
-        "solver_method": MetadataValue.text(report.method),
-        **({"solver_gap": MetadataValue.float(report.gap)} if math.isfinite(report.gap) else {}),
-        "solver": MetadataValue.json(json_safe(asdict(report))),
-        **elasticity_metadata(elasticity),
+        **pricing_metadata(frame, report, elasticity, run.currency),
         "history_months_loaded": MetadataValue.int(len(window.loaded)),
         **config_metadata(run.config, section_keys(run.config, "optimiser", "elasticity")),
     }
     yield window.check_result()
     yield Output(frame, metadata=metadata)
-
-
-def elasticity_metadata(elasticity: pd.DataFrame) -> dict:
-    """Per category: the estimate every product of it uses, its standard error and evidence."""
-    per_category = (
-        elasticity.groupby("category")
-        .agg(
-            elasticity=("elasticity", "first"),
-            elasticity_se=("elasticity_se", "first"),
-            product_weeks=("n_obs", "first"),
-            products=("product_id", "size"),
-            median_price_variation=("price_variation", "median"),
-            source=("source", "first"),
-        )
-        .reset_index()
-    )
-    return {
-        "elasticity_by_category": MetadataValue.md(per_category.round(3).to_markdown(index=False)),
-        "elasticity": MetadataValue.json(json_safe(per_category.to_dict(orient="records"))),
-    }
 
 
 @asset_check(
