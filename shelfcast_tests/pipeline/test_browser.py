@@ -21,8 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dagster import DagsterInstance
 
-from shelfcast.pipeline.runner import run_partitions
+from shelfcast.definitions import defs
+from shelfcast.pipeline.jobs import SALES_HISTORY
+from shelfcast.pipeline.runner import load_sales_history, run_partitions
 
 REPO = Path(__file__).parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,6 +65,11 @@ def dagster_services(workspace, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("DAGSTER_HOME", str(workspace.home))
     for outcome in run_partitions(["US", "GB"], ["2024-03"], []):
         assert outcome.success, outcome.error
+    # The month the UI launches needs its own 24-month window in the lake: one more old month.
+    history = load_sales_history(
+        defs.resolve_job_def(SALES_HISTORY), DagsterInstance.get(), "US", ["2024-02"]
+    )
+    assert all(outcome.success for outcome in history)
     port = free_port()
     bin_dir = Path(sys.executable).parent
     commands = [
@@ -246,8 +254,15 @@ def set_patches(page, patches: list[str]) -> None:
     page.evaluate(
         """patches => {
             const editor = document.querySelector('.CodeMirror').CodeMirror;
-            editor.setValue(editor.getValue().replace(/patches: .*/, 'patches: ' + patches));
+            editor.setValue('resources:\\n  params:\\n    config:\\n      patches: ' + patches + '\\n');
         }""",
         json.dumps(patches),
     )
+    # The Launchpad takes the editor's text into its state after a debounce, on real input:
+    # type a space and delete it, then give the debounce time before anything is launched.
+    page.locator(".CodeMirror").click()
+    page.keyboard.press("End")
+    page.keyboard.type(" ")
+    page.keyboard.press("Backspace")
+    page.wait_for_timeout(2000)
     page.wait_for_load_state("networkidle")

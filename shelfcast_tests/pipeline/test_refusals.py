@@ -209,18 +209,35 @@ def test_a_run_outside_shelfcast_run_before_the_history_is_loaded_fails_naming_t
     ]
 
 
-def test_a_market_whose_data_starts_later_runs_on_its_short_window_with_a_warning(workspace):
+def test_a_market_whose_data_starts_later_runs_on_its_short_window_with_a_warning(
+    workspace, monkeypatch
+):
     for month in pd.period_range("2022-03", "2023-05", freq="M"):
         shutil.rmtree(drop(workspace, "sales", str(month)))
         shutil.rmtree(drop(workspace, "products", str(month)))
+    monkeypatch.setenv("DAGSTER_HOME", str(workspace.home))
     outcome = run_partitions([MARKET], [MONTH], [])[0]
     assert outcome.success, outcome.error
-    from shelfcast.definitions import defs  # noqa: F401  (the code location's checks)
-
     frame = pd.read_parquet(
         workspace.lake / "price_recommendations/market=US/month=2024-03.parquet"
     )
     assert len(frame) > 0
+    # The UI shows the short window: warning-severity checks that did not pass, with its length.
+    evaluations = [
+        entry.dagster_event.event_specific_data
+        for entry in DagsterInstance.get().all_logs(outcome.run_id)
+        if entry.dagster_event is not None
+        and entry.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
+        and entry.dagster_event.event_specific_data.check_name == "sales_history_complete"
+    ]
+    assert len(evaluations) == 3  # performance, forecast, pricing
+    for evaluation in evaluations:
+        assert not evaluation.passed and evaluation.severity.value == "WARN"
+        assert evaluation.metadata["first_month"].value == "2023-06"
+        assert (
+            evaluation.metadata["months_loaded"].value
+            < evaluation.metadata["months_expected"].value
+        )
 
 
 # -- mistyped and unreadable ----------------------------------------------------------------------
@@ -359,3 +376,97 @@ def test_a_replayed_parameter_file_is_validated_before_any_step(space):
     ):
         replay("US|2024-03")
     assert contents(space) == before
+
+
+# -- one path from user error to message ----------------------------------------------------------
+
+BREAKS = {
+    "header-only CSV": lambda s: replace_sales(s, csv="date,product_id,units,price,promo\n"),
+    "partial month": lambda s: replace_sales(
+        s, sales(s).loc[pd.to_datetime(sales(s)["date"]).dt.day <= 10]
+    ),
+    "fractional units": lambda s: replace_sales(
+        s, csv=as_csv(sales(s).astype({"units": float}).assign(units=2.5))
+    ),
+    "empty file": lambda s: replace_sales(s, raw=b""),
+    "corrupt parquet": lambda s: replace_sales(s, raw=b"PAR1 nonsense"),
+    "units in thousands": lambda s: replace_sales(
+        s, sales(s).assign(units=sales(s)["units"] * 1000)
+    ),
+    "missing column": lambda s: replace_sales(s, sales(s).drop(columns="price")),
+    "negative price": lambda s: replace_sales(s, sales(s).assign(price=-1.0)),
+}
+PATCH_REFUSALS = [
+    ["--patch", "delivery.batch_size=0"],
+    ["--patch", "optimiser.max_chnges=10"],
+    ["--patch", "delivery.url=${oc.env:HOME}"],
+    ["--patch", "x=!!python/object/apply:os.system ['true']"],
+    ["--patch", "optimiser.min_margin=0.9"],  # infeasible: fails at price_recommendations
+]
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from shelfcast.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def assert_one_message(result, code: int = 1) -> None:
+    output = result.output
+    assert result.exit_code == code, output
+    assert "Traceback" not in output and "Stack Trace" not in output, output
+    assert "error" in output.lower() or "failed" in output
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_every_refused_drop_ends_the_cli_with_one_message_and_no_stack_trace(space, case):
+    BREAKS[case](space)
+    result = cli("run", "--market", MARKET, "--month", MONTH)
+    assert_one_message(result)
+    assert "US 2024-03 failed: sales US 2024-03" in result.output
+
+
+@pytest.mark.parametrize("patch", PATCH_REFUSALS, ids=lambda p: p[1].split("=")[0])
+def test_every_refused_parameter_ends_the_cli_with_one_message(space, patch):
+    assert_one_message(cli("run", "--market", MARKET, "--month", MONTH, *patch))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", "--market", MARKET], ["run", "--replay", "US|2024-03", "--market", MARKET]],
+)
+def test_usage_errors_exit_with_status_2(space, args):
+    assert_one_message(cli(*args), code=2)
+
+
+def test_a_refused_replay_and_an_unknown_run_end_with_one_message(space):
+    assert_one_message(cli("run", "--replay", "../../etc/passwd"))
+    assert_one_message(cli("run", "--replay", "00000000-0000-0000-0000-000000000000"))
+
+
+def test_a_refusal_through_the_real_cli_process_prints_no_stack_trace(space):
+    import os
+    import subprocess
+    import sys
+
+    replace_sales(space, raw=b"")
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "shelfcast"),
+            "run",
+            "--market",
+            MARKET,
+            "--month",
+            MONTH,
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    text = completed.stdout + completed.stderr
+    assert completed.returncode == 1, text
+    assert "Traceback" not in text and "Stack Trace" not in text, text
+    assert "sales.parquet is empty (0 bytes)" in text

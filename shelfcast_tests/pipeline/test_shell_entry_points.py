@@ -17,6 +17,21 @@ from shelfcast.cli import app
 BIN = Path(sys.executable).parent
 
 
+def load_history(workspace, monkeypatch) -> None:
+    """The sales history of US 2024-03's window, in one single-run backfill on the instance."""
+    from dagster import DagsterInstance
+
+    from shelfcast.definitions import defs
+    from shelfcast.pipeline.jobs import SALES_HISTORY, partition_range_tags
+
+    shell_env(workspace)  # the instance's dagster.yaml
+    monkeypatch.setenv("DAGSTER_HOME", str(workspace.home))
+    result = defs.resolve_job_def(SALES_HISTORY).execute_in_process(
+        instance=DagsterInstance.get(), tags=partition_range_tags("US", "2022-04", "2024-02")
+    )
+    assert result.success
+
+
 def shell_env(workspace) -> dict[str, str]:
     env = {
         **os.environ,
@@ -93,7 +108,8 @@ def test_dagster_job_execute_with_partition_tags_materializes_the_partition(work
 
 
 @pytest.mark.slow
-def test_dg_launch_with_a_partition_key_materializes_the_partition(workspace):
+def test_dg_launch_with_a_partition_key_materializes_the_partition(workspace, monkeypatch):
+    load_history(workspace, monkeypatch)
     completed = subprocess.run(
         [str(BIN / "dg"), "launch", "--job", "monthly_pricing", "--partition", "US|2024-03-01"],
         cwd=Path(__file__).parents[2],
