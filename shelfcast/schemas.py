@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera import extensions
 from pandera.typing.pandas import Series
+
+# Text columns are Arrow-backed pandas strings: checks on them are vectorised (no Python call per
+# value), a frame read from Parquet needs no coercion, and they take about a third of the
+# memory of object columns. Measured on 1.44 M sales rows: SalesSchema validates in 0.95 s
+# instead of 2.56 s with object columns.
+Text = Annotated[pd.StringDtype, "pyarrow", pd.NA]
 
 MARKET_CODE = r"^[A-Z]{2}$"
 MONTH_CODE = r"^\d{4}-(0[1-9]|1[0-2])$"
@@ -46,12 +53,12 @@ class _Contract(pa.DataFrameModel):
 class SalesSchema(_Contract):
     """Cleaned daily sales of one market and month, one row per product and day."""
 
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
     )
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    month: Series[Text] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
     date: Series[pa.DateTime] = pa.Field(description="calendar day of the sale")
-    product_id: Series[str] = pa.Field(
+    product_id: Series[Text] = pa.Field(
         str_length={"min_value": 1}, description="product identifier (SKU) in the market"
     )
     units: Series[int] = pa.Field(ge=0, description="units sold that day")
@@ -68,35 +75,36 @@ class SalesSchema(_Contract):
 
     @pa.dataframe_check(error="date inside the partition's month")
     def date_inside_month(cls, df: pd.DataFrame) -> Series[bool]:
-        # Integer arithmetic: Series.dt.strftime costs ~15 µs a row.
+        # Integer arithmetic, the month parsed once per distinct value (it is constant within a
+        # partition): Series.dt.strftime costs ~15 µs a row.
         year_month = df["date"].dt.year * 100 + df["date"].dt.month
-        expected = df["month"].str.slice(0, 4).astype(int) * 100 + df["month"].str.slice(
-            5, 7
-        ).astype(int)
-        return year_month == expected
+        codes, months = pd.factorize(df["month"])
+        parsed = np.array([int(m[:4]) * 100 + int(m[5:7]) for m in months], dtype=np.int64)
+        expected = parsed[codes] if len(parsed) else np.zeros(len(df), dtype=np.int64)
+        return pd.Series(year_month.to_numpy() == expected, index=df.index)
 
 
 class ProductsSchema(_Contract):
     """Product master snapshot at the end of the month."""
 
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
     )
-    month: Series[str] = pa.Field(
+    month: Series[Text] = pa.Field(
         code_matches=MONTH_CODE,
         description="partition month, YYYY-MM: the snapshot is taken at its end",
     )
-    product_id: Series[str] = pa.Field(
+    product_id: Series[Text] = pa.Field(
         unique=True,
         str_length={"min_value": 1},
         description="product identifier (SKU) in the market",
     )
-    name: Series[str] = pa.Field(description="product name as the shopper sees it")
-    category: Series[str] = pa.Field(
+    name: Series[Text] = pa.Field(description="product name as the shopper sees it")
+    category: Series[Text] = pa.Field(
         str_length={"min_value": 1},
         description="product category: elasticity and seasonality are shared within it",
     )
-    currency: Series[str] = pa.Field(
+    currency: Series[Text] = pa.Field(
         code_matches=CURRENCY_CODE,
         description="ISO 4217 currency of every price and cost of the row",
     )
@@ -115,14 +123,14 @@ class ProductsSchema(_Contract):
 class ProductPerformanceSchema(_Contract):
     """Month KPIs per product and the underperformer flag with the rules that fired."""
 
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
     )
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
-    product_id: Series[str] = pa.Field(
+    month: Series[Text] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    product_id: Series[Text] = pa.Field(
         unique=True, description="product identifier (SKU) in the market"
     )
-    category: Series[str] = pa.Field(description="product category")
+    category: Series[Text] = pa.Field(description="product category")
     units: Series[int] = pa.Field(ge=0, description="units sold in the month")
     revenue: Series[float] = pa.Field(
         ge=0, description="revenue of the month, in the market's currency"
@@ -151,7 +159,7 @@ class ProductPerformanceSchema(_Contract):
         nullable=True, ge=0, description="stock on hand / average daily units of the last 3 months"
     )
     is_underperforming: Series[bool] = pa.Field(description="at least one enabled rule fired")
-    reasons: Series[str] = pa.Field(description="rules that fired, separated by ';'")
+    reasons: Series[Text] = pa.Field(description="rules that fired, separated by ';'")
 
     class Config:
         description = "Month KPIs per product and the underperformer flag with its reasons"
@@ -164,21 +172,21 @@ class ProductPerformanceSchema(_Contract):
 class DemandForecastSchema(_Contract):
     """Daily demand forecast of each underperforming product over the horizon."""
 
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
     )
-    month: Series[str] = pa.Field(
+    month: Series[Text] = pa.Field(
         code_matches=MONTH_CODE,
         description="partition month, YYYY-MM: the forecast starts the day after it",
     )
-    product_id: Series[str] = pa.Field(description="flagged product (SKU) forecast")
+    product_id: Series[Text] = pa.Field(description="flagged product (SKU) forecast")
     date: Series[pa.DateTime] = pa.Field(
         description="forecast day, within the horizon after the month closes"
     )
     units_forecast: Series[float] = pa.Field(
         ge=0, finite=True, description="expected units at today's price"
     )
-    model: Series[str] = pa.Field(description="forecast.model that produced the row")
+    model: Series[Text] = pa.Field(description="forecast.model that produced the row")
 
     class Config:
         unique = ["product_id", "date"]
@@ -199,13 +207,13 @@ class DemandForecastSchema(_Contract):
 class PriceRecommendationsSchema(_Contract):
     """The chosen price of each underperforming product and what it is expected to earn."""
 
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2), e.g. US"
     )
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
-    product_id: Series[str] = pa.Field(unique=True, description="flagged product (SKU)")
-    category: Series[str] = pa.Field(description="product category: its elasticity is used")
-    currency: Series[str] = pa.Field(
+    month: Series[Text] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    product_id: Series[Text] = pa.Field(unique=True, description="flagged product (SKU)")
+    category: Series[Text] = pa.Field(description="product category: its elasticity is used")
+    currency: Series[Text] = pa.Field(
         code_matches=CURRENCY_CODE, description="ISO 4217 currency of every money column of the row"
     )
     unit_cost: Series[float] = pa.Field(
@@ -255,18 +263,18 @@ class PriceRecommendationsSchema(_Contract):
 class PartnerExportSchema(_Contract):
     """The partner's price-change contract: one row per product whose price changes."""
 
-    sku: Series[str] = pa.Field(
+    sku: Series[Text] = pa.Field(
         unique=True,
         str_length={"min_value": 1},
         description="the partner's product identifier (our product_id)",
     )
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2)"
     )
-    currency: Series[str] = pa.Field(
+    currency: Series[Text] = pa.Field(
         code_matches=CURRENCY_CODE, description="ISO 4217 currency of both prices"
     )
-    effective_date: Series[str] = pa.Field(
+    effective_date: Series[Text] = pa.Field(
         code_matches=ISO_DATE, description="day the new price applies, YYYY-MM-DD"
     )
     current_price: Series[float] = pa.Field(
@@ -276,7 +284,7 @@ class PartnerExportSchema(_Contract):
         gt=0, description="price from the effective date, two decimals"
     )
     change_pct: Series[float] = pa.Field(description="percent change, two decimals")
-    reason: Series[str] = pa.Field(
+    reason: Series[Text] = pa.Field(
         description="why the price changes: the underperformer rules that fired"
     )
 
@@ -292,30 +300,30 @@ class PartnerExportSchema(_Contract):
 class PartnerDeliverySchema(_Contract):
     """Receipt of one delivered batch."""
 
-    market: Series[str] = pa.Field(
+    market: Series[Text] = pa.Field(
         code_matches=MARKET_CODE, description="market code (ISO 3166 alpha-2)"
     )
-    month: Series[str] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
+    month: Series[Text] = pa.Field(code_matches=MONTH_CODE, description="partition month, YYYY-MM")
     batch: Series[int] = pa.Field(ge=0, description="batch number within the partition, from 0")
-    idempotency_key: Series[str] = pa.Field(
+    idempotency_key: Series[Text] = pa.Field(
         unique=True, description="key the partner deduplicates the batch by"
     )
-    destination: Series[str] = pa.Field(
+    destination: Series[Text] = pa.Field(
         description="outbox folder or partner URL the batch went to"
     )
     attempts: Series[int] = pa.Field(
         ge=0, description="attempts made for the batch, the first included"
     )
-    status: Series[str] = pa.Field(
+    status: Series[Text] = pa.Field(
         isin=["delivered", "already_delivered"],
         description="delivered now, or already delivered by an earlier run",
     )
     row_count: Series[int] = pa.Field(ge=0, description="rows in the batch")
     accepted_count: Series[int] = pa.Field(ge=0, description="rows the destination accepted")
-    partner_reference: Series[str] = pa.Field(
+    partner_reference: Series[Text] = pa.Field(
         description="the destination's reference for the batch"
     )
-    checksum: Series[str] = pa.Field(
+    checksum: Series[Text] = pa.Field(
         code_matches=r"^sha256:[0-9a-f]{64}$", description="sha256 of the batch's canonical bytes"
     )
     delivered_at: Series[pd.DatetimeTZDtype] = pa.Field(

@@ -184,8 +184,18 @@ def read_parquet(path: UPath, columns: list[str] | None = None) -> pd.DataFrame:
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
     # One block per column, each Arrow column freed once converted: about a fifth faster than
-    # the default and without a second full copy of the frame in memory.
-    return table.to_pandas(split_blocks=True, self_destruct=True)
+    # the default and without a second full copy of the frame in memory. Text stays in Arrow
+    # (pandas' "string[pyarrow]"): no Python object per value, vectorised string operations.
+    return table.to_pandas(split_blocks=True, self_destruct=True, types_mapper=_arrow_strings)
+
+
+_ARROW_STRING = pd.StringDtype("pyarrow")
+
+
+def _arrow_strings(arrow_type: pa.DataType):
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return _ARROW_STRING
+    return None
 
 
 # -- errors ---------------------------------------------------------------------------------

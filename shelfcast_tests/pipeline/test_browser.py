@@ -250,19 +250,16 @@ def choose_partition(page, key: str) -> None:
 
 
 def set_patches(page, patches: list[str]) -> None:
-    """The run config's ``patches`` list, written into the Launchpad's editor."""
-    page.evaluate(
-        """patches => {
-            const editor = document.querySelector('.CodeMirror').CodeMirror;
-            editor.setValue('resources:\\n  params:\\n    config:\\n      patches: ' + patches + '\\n');
-        }""",
-        json.dumps(patches),
-    )
-    # The Launchpad takes the editor's text into its state after a debounce, on real input:
-    # type a space and delete it, then give the debounce time before anything is launched.
+    """The run config's ``patches`` list, entered into the Launchpad's editor as a user would:
+    real input events, so the Launchpad takes the text into the config it launches."""
     page.locator(".CodeMirror").click()
-    page.keyboard.press("End")
-    page.keyboard.type(" ")
-    page.keyboard.press("Backspace")
-    page.wait_for_timeout(2000)
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(
+        "resources: {params: {config: {patches: " + json.dumps(patches) + "}}}"
+    )
+    page.wait_for_function(
+        "expected => document.querySelector('.CodeMirror').CodeMirror.getValue().includes(expected)",
+        arg=json.dumps(patches),
+    )
+    page.wait_for_timeout(2500)  # the Launchpad's debounce before its state follows the editor
     page.wait_for_load_state("networkidle")

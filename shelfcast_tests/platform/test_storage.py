@@ -25,7 +25,9 @@ def test_parquet_round_trip_keeps_dtypes(tmp_path: Path):
     path = as_upath(tmp_path / "t" / "frame.parquet")
     size = write_parquet_atomic(path, frame)
     assert size == (tmp_path / "t" / "frame.parquet").stat().st_size
-    pd.testing.assert_frame_equal(read_parquet(path), frame)
+    back = read_parquet(path)
+    assert back["c"].dtype == pd.StringDtype("pyarrow")  # text comes back Arrow-backed
+    pd.testing.assert_frame_equal(back, frame.astype({"c": "string[pyarrow]"}))
 
 
 def test_atomic_write_replaces_whole_and_leaves_no_temporary_file(tmp_path: Path):
