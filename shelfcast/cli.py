@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 
 from shelfcast.partner_api.cli import partner_app
@@ -112,6 +113,12 @@ def run(
             help="Re-run with saved parameters: a run id, or a partition such as US|2024-03"
         ),
     ] = "",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Partitions run at once, each in its own process (default: the CPUs)"
+        ),
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Materialize every asset for each market × month given (or replay a past run)."""
     from shelfcast.errors import UserError
@@ -122,12 +129,14 @@ def run(
     if not replay and (not market or not month):
         raise _usage("give --market and --month (each repeatable), or --replay")
     try:
-        if replay:
-            outcomes = runner.replay(replay, console)
-        else:
-            outcomes = runner.run_partitions(
-                market or [], month or [], patch or [], console, patch_file
-            )
+        with RunProgress(console) as progress:
+            if replay:
+                outcomes = runner.replay(replay, console, workers, progress.step)
+            else:
+                outcomes = runner.run_partitions(
+                    market or [], month or [], patch or [], console, patch_file, workers,
+                    progress.step,
+                )  # fmt: skip
     except UserError as error:
         raise _fail(str(error)) from None
     _print_outcomes(outcomes)
@@ -207,8 +216,60 @@ def config_show(
         print(f"{key:<{widths[0]}}  {value:<{widths[1]}}  {layer}")
 
 
+class RunProgress:
+    """A live line per partition with the step it is at (rich), for runs of more than a moment;
+    on a console that is not a terminal, one line per step start instead."""
+
+    def __init__(self, target: Console):
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = target
+        self.live = target.is_terminal
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.fields[partition]:<12} {task.description}"),
+            TimeElapsedColumn(),
+            console=target,
+            transient=True,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RunProgress:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def step(self, partition: str, step: str) -> None:
+        if not self.live:
+            self.console.print(f"{partition}: {step}", highlight=False, markup=False)
+            return
+        if partition not in self.tasks:
+            self.tasks[partition] = self.progress.add_task(step, partition=partition, total=None)
+        self.progress.update(self.tasks[partition], description=step)
+
+
+def _ui_url() -> str:
+    """Where the Dagster UI of this instance is served (`make dev`): SHELFCAST_UI_URL."""
+    return os.environ.get("SHELFCAST_UI_URL", "http://127.0.0.1:3000").rstrip("/")
+
+
+def _money(value, market: str) -> str:
+    from shelfcast.pipeline.partitions import versioned_defaults
+
+    if value is None or value == "-":
+        return "-"
+    currency = versioned_defaults()["markets"].get(market, {}).get("currency", "")
+    return f"{value:,.0f} {currency}".strip()
+
+
 def _print_outcomes(outcomes) -> None:
-    table = Table(caption="flagged: underperformers; uplift: expected margin gain")
+    table = Table(
+        caption="flagged: underperformers; uplift: expected margin gain, in the market's currency"
+    )
     table.add_column("partition", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for numeric in ("products", "flagged", "changes", "uplift", "seconds"):
@@ -223,12 +284,18 @@ def _print_outcomes(outcomes) -> None:
                     o.summary.get("products", "-"),
                     o.summary.get("underperforming", "-"),
                     o.summary.get("price_changes", "-"),
-                    o.summary.get("margin_uplift", "-"),
+                    _money(o.summary.get("margin_uplift"), o.partition.split(" ")[0]),
                     f"{o.seconds:.1f}",
                 )
             ),
         )
     console.print(table)
+    # Runs on an ephemeral instance (no $DAGSTER_HOME) are in no UI: their ids only.
+    ui = _ui_url() if os.environ.get("DAGSTER_HOME") else ""
+    for o in outcomes:
+        if o.run_id:
+            link = f"  {ui}/runs/{o.run_id}" if ui else ""
+            console.print(f"{o.partition}: run {o.run_id}{link}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

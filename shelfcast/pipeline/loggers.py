@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 
 from dagster import Field, InitLoggerContext, logger
 
@@ -19,6 +20,18 @@ class _FirstLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = redact(record.getMessage()).strip().splitlines()
         return f"warning: {message[0] if message else ''}"
+
+
+# Set by the CLI's runner for the run in this process: told the key of each step as it starts.
+STEP_LISTENER: Callable[[str], None] | None = None
+
+
+class _StepStarts(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        listener = STEP_LISTENER
+        event = (getattr(record, "dagster_meta", None) or {}).get("dagster_event")
+        if listener is not None and event is not None and event.event_type_value == "STEP_START":
+            listener(event.step_key)
 
 
 class _WarningsOnly(logging.Filter):
@@ -32,10 +45,14 @@ class _WarningsOnly(logging.Filter):
 )
 def cli_logger(init_context: InitLoggerContext) -> logging.Logger:
     log = logging.getLogger(init_context.logger_config["name"])
-    log.setLevel(logging.WARNING)
     log.propagate = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_FirstLine())
     handler.addFilter(_WarningsOnly())
     log.handlers = [handler]
+    if STEP_LISTENER is not None:  # progress: step starts are DEBUG records
+        log.setLevel(logging.DEBUG)
+        log.handlers.append(_StepStarts())
+    else:
+        log.setLevel(logging.WARNING)
     return log

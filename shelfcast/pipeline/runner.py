@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field
 
 import pandas as pd
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, JobDefinition
 
 from shelfcast.pipeline.jobs import (
-    MONTHLY_PRICING,
     SALES_HISTORY,
     partition_range_tags,
-    partition_tags,
 )
 from shelfcast.pipeline.params import PARTITION_REFERENCE, RUN_ID, PipelineParams
+from shelfcast.pipeline.partition_runs import QUIET, Outcome, StepListener, execute_partitions
 from shelfcast.pipeline.partitions import (
     FIRST_MONTH,
     HISTORY_WINDOW_MONTHS,
@@ -35,21 +33,9 @@ from shelfcast.pipeline.resources import LandingZone, Locations
 from shelfcast.platform.config import ConfigError, ResolvedConfig
 from shelfcast.platform.landing import drop_files, landed_months
 from shelfcast.platform.secrets import redact
-from shelfcast.platform.snapshots import latest_snapshot_path, publish_latest, run_snapshots
+from shelfcast.platform.snapshots import latest_snapshot_path, run_snapshots
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-# Runs started from the CLI log warnings, one line each; failures and progress are the CLI's own.
-QUIET: dict[str, dict] = {"loggers": {"shelfcast_cli": {}}}
-
-
-@dataclass
-class Outcome:
-    partition: str
-    success: bool
-    seconds: float
-    error: str = ""
-    run_id: str = ""
-    summary: dict = field(default_factory=dict)
 
 
 def check_partition(market: str, month: str) -> None:
@@ -87,22 +73,26 @@ def run_partitions(
     patches: list[str],
     console=None,
     patch_file: str = "",
+    workers: int = 1,
+    on_step: StepListener | None = None,
 ) -> list[Outcome]:
     """Run every market × month with the same patches; parameters are checked before any run."""
     settings = {"patches": list(patches), "patch_file": patch_file}
-    return run_targets([(m, mo, settings) for m in markets for mo in months], console)
+    targets = [(m, mo, settings) for m in markets for mo in months]
+    return run_targets(targets, console, workers, on_step)
 
 
-def replay(reference: str, console=None) -> list[Outcome]:
+def replay(
+    reference: str, console=None, workers: int = 1, on_step: StepListener | None = None
+) -> list[Outcome]:
     """Re-run past partitions with exactly their saved parameters.
 
     ``reference`` is a Dagster run id (every partition that run covered) or a partition such as
     ``US|2024-03`` (the parameters of its latest successful run). The snapshots read are always
     inside the lake's ``_runs/`` or ``_params/`` and are validated like any untrusted layer.
     """
-    return run_targets(
-        [(m, mo, {"replay": ref}) for m, mo, ref in saved_parameters(reference)], console
-    )
+    targets = [(m, mo, {"replay": ref}) for m, mo, ref in saved_parameters(reference)]
+    return run_targets(targets, console, workers, on_step)
 
 
 def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
@@ -132,7 +122,14 @@ def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outcome]:
+def run_targets(
+    targets: list[tuple[str, str, dict]],
+    console=None,
+    workers: int = 1,
+    on_step: StepListener | None = None,
+) -> list[Outcome]:
+    """Check every partition's parameters, load the missing sales history, then run the
+    partitions, ``workers`` at a time in separate processes."""
     from shelfcast.definitions import defs
 
     deployment = code_location_deployment()
@@ -140,44 +137,19 @@ def run_targets(targets: list[tuple[str, str, dict]], console=None) -> list[Outc
         check_partition(market, month)
         PipelineParams(deployment=deployment, **settings).check(market, month)
 
-    job = defs.resolve_job_def(MONTHLY_PRICING)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
-    outcomes = []
+    failed = []
     for market in dict.fromkeys(m for m, _, _ in targets):
         months = sorted({mo for m, mo, _ in targets if m == market})
         history_job = defs.resolve_job_def(SALES_HISTORY)
         for history in load_sales_history(history_job, instance, market, months, console):
             if not history.success:
-                outcomes.append(history)
-    if outcomes:
-        return outcomes
-    for market, month, settings in targets:
-        label = f"{market} {month}"
-        started = time.perf_counter()
-        if console is not None:
-            console.print(f"running {label} …", highlight=False)
-        result = job.execute_in_process(
-            run_config={"resources": {"params": {"config": settings}}, **QUIET},
-            instance=instance,
-            partition_key=str(partition_key(market, month)),
-            tags=partition_tags(market, month),
-            raise_on_error=False,
-        )
-        if result.success:  # only a good run becomes the partition's latest parameters
-            publish_latest(deployment.lake(), result.run_id)
-        outcomes.append(
-            Outcome(
-                partition=label,
-                success=result.success,
-                seconds=time.perf_counter() - started,
-                error="" if result.success else failure_message(result),
-                run_id=result.run_id,
-                summary=summary(result) if result.success else {},
-            )
-        )
-    return outcomes
+                failed.append(history)
+    if failed:
+        return failed
+    return execute_partitions(targets, workers, on_step)
 
 
 def failure_message(result) -> str:

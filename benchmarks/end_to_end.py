@@ -1,0 +1,257 @@
+"""A partition at the cost of its own work: `shelfcast run` against the bare-core floor and 15a0abc.
+
+For 1,000, 4,000 and 20,000 products of one market (2022-01 … 2024-12, demo generator, seed 7),
+side by side in one run on this machine:
+
+- **shelfcast**: `shelfcast run --market US --month 2024-11` on an empty lake (cold: it loads the
+  23 months of history first), then `--month 2024-12` (warm: the history is in the lake);
+- **15a0abc**: the same two commands with the code of commit 15a0abc (a `git worktree` under
+  benchmarks/.work, on the same interpreter and packages), so the speed-up is measured;
+- **floor**: `benchmarks/_floor.py`, only `shelfcast.core` on frames read once from the landing
+  Parquet, the same work for each month; its recommendations must equal the pipeline's.
+
+Wall and CPU seconds and peak RSS of each command's process tree (``wait4``). Then 4 markets × 3
+months (1,000 products each) through one `shelfcast run`, with 2 worker processes against one,
+after a first run that loaded the history. Results: benchmarks/results/end_to_end.json and the
+`end_to_end` section of benchmarks/README.md. ``--sizes 1000`` for a quick run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _sections import write_section  # noqa: E402
+
+from shelfcast.core.demo_data import GeneratorSpec, generate  # noqa: E402
+from shelfcast.platform.landing import write_drop  # noqa: E402
+from shelfcast.platform.storage import as_upath  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "benchmarks" / ".work" / "end_to_end"
+RESULTS = REPO / "benchmarks" / "results" / "end_to_end.json"
+BASE_COMMIT = "15a0abc"
+COLD, WARM = "2024-11", "2024-12"
+
+
+def generate_landing(root: Path, products: int, markets: list[str]) -> None:
+    spec = GeneratorSpec(first_month="2022-01", last_month="2024-12", seed=7).with_size(
+        products=products, markets=markets
+    )
+    for drop in generate(spec):
+        for dataset, frame in (("sales", drop.sales), ("products", drop.products)):
+            folder = as_upath(root / dataset / f"market={drop.market}" / f"month={drop.month}")
+            write_drop(folder, dataset, frame, "parquet")
+
+
+def base_worktree() -> Path:
+    target = WORK / f"base-{BASE_COMMIT}"
+    if not target.exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(target), BASE_COMMIT], cwd=REPO, check=True
+        )
+    return target
+
+
+def measured(command: list[str], env: dict[str, str]) -> dict:
+    """Wall and CPU seconds (user + system, the process tree) and peak RSS of one command.
+
+    Run outside the repository: `python -c` puts its working directory first on sys.path, which
+    would import this checkout's package instead of the one PYTHONPATH names.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=env, cwd=WORK, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{output[-3000:]}")
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_gb": round(usage.ru_maxrss / 1024**2, 3),  # ru_maxrss is in KiB on Linux
+    }
+
+
+def environment(space: Path, landing: Path, code: Path | None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "SHELFCAST_LANDING": str(landing),
+        "SHELFCAST_STORAGE": str(space / "lake"),
+        "SHELFCAST_OUTBOX": str(space / "outbox"),
+        "DAGSTER_HOME": str(space / "home"),
+    }
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    (space / "home").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "configs" / "dagster" / "local.yaml", space / "home" / "dagster.yaml")
+    return env
+
+
+def pipeline(code: Path | None, env: dict, markets: list[str], months: list[str], workers=1):
+    entry = "import sys; from shelfcast.cli import app; sys.argv[0] = 'shelfcast'; app()"
+    command = [sys.executable, "-c", entry, "run"]
+    for market in markets:
+        command += ["--market", market]
+    for month in months:
+        command += ["--month", month]
+    if code is None:
+        command += ["--workers", str(workers)]
+    return measured(command, env)
+
+
+def recommendations(space: Path, market: str, month: str) -> pd.DataFrame:
+    path = space / "lake" / "price_recommendations" / f"market={market}" / f"month={month}.parquet"
+    return decisions(pd.read_parquet(path))
+
+
+def decisions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each product's recommended price and whether it changes, comparable across dtypes."""
+    frame = frame.assign(product_id=frame["product_id"].astype(str))
+    return frame.set_index("product_id").sort_index()[["recommended_price", "is_change"]]
+
+
+def one_size(products: int) -> dict:
+    root = WORK / f"p{products}"
+    shutil.rmtree(root, ignore_errors=True)
+    landing = root / "landing"
+    generate_landing(landing, products, ["US"])
+    row: dict = {"products": products}
+    for name, code in (("shelfcast", None), (BASE_COMMIT, base_worktree())):
+        space = root / name
+        env = environment(space, landing, code)
+        row[name] = {
+            "cold": pipeline(code, env, ["US"], [COLD]),
+            "warm": pipeline(code, env, ["US"], [WARM]),
+        }
+    env = environment(root / "floor", landing, None)
+    row["floor"] = {}
+    for phase, month in (("cold", COLD), ("warm", WARM)):
+        out = root / "floor" / f"{month}.parquet"
+        row["floor"][phase] = measured(
+            [
+                sys.executable,
+                str(REPO / "benchmarks" / "_floor.py"),
+                str(landing),
+                "US",
+                month,
+                str(out),
+            ],
+            env,
+        )
+        floor = (
+            pd.read_parquet(out)
+            .set_index("product_id")
+            .sort_index()[["recommended_price", "is_change"]]
+        )
+        ours = recommendations(root / "shelfcast", "US", month)
+        assert floor.equals(ours), f"the floor and the pipeline disagree on {month}"
+    base = recommendations(root / BASE_COMMIT, "US", WARM)
+    ours = recommendations(root / "shelfcast", "US", WARM)
+    row["vs_base"] = {
+        "flagged_base": len(base),
+        "flagged_now": len(ours),
+        "changes_base": int(base["is_change"].sum()),
+        "changes_now": int(ours["is_change"].sum()),
+    }
+    for phase in ("cold", "warm"):
+        row[f"{phase}_vs_floor"] = round(
+            row["shelfcast"][phase]["wall_s"] / row["floor"][phase]["wall_s"], 2
+        )
+        row[f"{phase}_speedup_vs_base"] = round(
+            row[BASE_COMMIT][phase]["wall_s"] / row["shelfcast"][phase]["wall_s"], 2
+        )
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def concurrency() -> dict:
+    root = WORK / "markets"
+    shutil.rmtree(root, ignore_errors=True)
+    markets, months = ["US", "GB", "DE", "SE"], ["2024-09", "2024-10", "2024-11"]
+    generate_landing(root / "landing", 1000, markets)
+    env = environment(root / "space", root / "landing", None)
+    first = pipeline(None, env, markets, months, workers=2)  # loads the history, warms the lake
+    sequential = pipeline(None, env, markets, months, workers=1)
+    concurrent = pipeline(None, env, markets, months, workers=2)
+    result = {
+        "partitions": len(markets) * len(months),
+        "first_run_with_history": first,
+        "one_at_a_time": sequential,
+        "two_workers": concurrent,
+        "speedup": round(sequential["wall_s"] / concurrent["wall_s"], 2),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def section(results: dict) -> str:
+    lines = [
+        "## End to end: a partition against the bare-core floor and 15a0abc (`end_to_end.py`)",
+        "",
+        f"One market, 2022-01 … 2024-12, cold = `shelfcast run --month {COLD}` on an empty lake "
+        f"(loads 23 months of history), warm = `--month {WARM}` next. Wall seconds · CPU seconds "
+        "· peak RSS (GB) of each command's process tree, one run each, side by side; "
+        f"{results['machine']['cpus']} CPUs, load average {results['machine']['load_average_1m_at_start']} "
+        f"at the start, {results['machine']['date']}.",
+        "",
+        "| products | phase | shelfcast | floor | 15a0abc | ÷ floor | speed-up vs 15a0abc |",
+        "|---:|---|---|---|---|---:|---:|",
+    ]
+
+    def cell(m: dict) -> str:
+        return f"{m['wall_s']:.1f} · {m['cpu_s']:.1f} · {m['peak_rss_gb']:.2f}"
+
+    for row in results["sizes"]:
+        for phase in ("cold", "warm"):
+            lines.append(
+                f"| {row['products']:,} | {phase} | {cell(row['shelfcast'][phase])} | "
+                f"{cell(row['floor'][phase])} | {cell(row[BASE_COMMIT][phase])} | "
+                f"{row[f'{phase}_vs_floor']:.2f}× | {row[f'{phase}_speedup_vs_base']:.2f}× |"
+            )
+    c = results.get("concurrency")
+    if c:
+        lines += [
+            "",
+            f"4 markets × 3 months (1,000 products each, history loaded by a first run) through "
+            f"one `shelfcast run`: one at a time {c['one_at_a_time']['wall_s']:.1f} s, two worker "
+            f"processes {c['two_workers']['wall_s']:.1f} s: **{c['speedup']:.2f}×**.",
+        ]
+    lines += [
+        "",
+        "Raw numbers, and how the recommendations compare with 15a0abc's: `results/end_to_end.json`.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,4000,20000")
+    parser.add_argument("--no-concurrency", action="store_true")
+    args = parser.parse_args()
+    from decision_quality import machine
+
+    results: dict = {"machine": machine(), "sizes": []}
+    for products in (int(s) for s in args.sizes.split(",")):
+        results["sizes"].append(one_size(products))
+    if not args.no_concurrency:
+        results["concurrency"] = concurrency()
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    write_section("end_to_end", section(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Partitions of one `shelfcast run`, executed on every core: one process per partition at a time.
+
+Each partition is one in-process Dagster run of ``monthly_pricing``. With ``workers`` above 1 the
+runs go to a pool of that many processes (spawned, so each imports the code location afresh, as
+a worker on another machine would); they share nothing but storage and the instance, and their
+outputs are the same as run one after another, since a run's result depends only on its inputs
+and its frozen parameters. A failure in one partition, a refusal or a bug, is reported with its
+partition; the others go on. ``on_step(partition, step)`` hears each step as it starts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagster import DagsterInstance
+
+from shelfcast.pipeline import loggers
+from shelfcast.pipeline.jobs import MONTHLY_PRICING, partition_tags
+from shelfcast.pipeline.partitions import partition_key
+from shelfcast.platform.secrets import redact
+
+# Runs started from the CLI log warnings, one line each; failures and progress are the CLI's own.
+QUIET: dict[str, dict] = {"loggers": {"shelfcast_cli": {}}}
+
+
+@dataclass
+class Outcome:
+    partition: str
+    success: bool
+    seconds: float
+    error: str = ""
+    run_id: str = ""
+    summary: dict = field(default_factory=dict)
+
+
+StepListener = Callable[[str, str], None]
+
+
+def execute_partitions(
+    targets: list[tuple[str, str, dict]], workers: int = 1, on_step: StepListener | None = None
+) -> list[Outcome]:
+    """Run every ``(market, month, params settings)``; outcomes in the order of ``targets``."""
+    workers = max(1, min(workers, len(targets)))
+    if workers == 1:
+        return [run_partition(m, mo, s, on_step) for m, mo, s in targets]
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        steps = manager.Queue() if on_step is not None else None
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_in_worker, m, mo, s, steps) for m, mo, s in targets]
+            while on_step is not None and not all(f.done() for f in futures):
+                _drain(steps, on_step, timeout=0.2)
+            outcomes = [
+                _outcome_of(future, m, mo)
+                for future, (m, mo, _) in zip(futures, targets, strict=True)
+            ]
+        if on_step is not None:
+            _drain(steps, on_step, timeout=0)
+    return outcomes
+
+
+def run_partition(
+    market: str, month: str, settings: dict, on_step: StepListener | None = None
+) -> Outcome:
+    """One partition as one in-process run on the instance of $DAGSTER_HOME (else ephemeral)."""
+    from shelfcast.definitions import defs, deployment
+    from shelfcast.pipeline.runner import failure_message, summary
+    from shelfcast.platform.snapshots import publish_latest
+
+    label = f"{market} {month}"
+    instance = (
+        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    )
+    started = time.perf_counter()
+    loggers.STEP_LISTENER = (lambda step: on_step(label, step)) if on_step is not None else None
+    try:
+        result = defs.resolve_job_def(MONTHLY_PRICING).execute_in_process(
+            run_config={"resources": {"params": {"config": settings}}, **QUIET},
+            instance=instance,
+            partition_key=str(partition_key(market, month)),
+            tags=partition_tags(market, month),
+            raise_on_error=False,
+        )
+    finally:
+        loggers.STEP_LISTENER = None
+    if result.success:  # only a good run becomes the partition's latest parameters
+        publish_latest(deployment.lake(), result.run_id)
+    return Outcome(
+        partition=label,
+        success=result.success,
+        seconds=time.perf_counter() - started,
+        error="" if result.success else failure_message(result),
+        run_id=result.run_id,
+        summary=summary(result) if result.success else {},
+    )
+
+
+def _in_worker(market: str, month: str, settings: dict, steps) -> Outcome:
+    listener = (lambda partition, step: steps.put((partition, step))) if steps is not None else None
+    return run_partition(market, month, settings, listener)
+
+
+def _outcome_of(future: concurrent.futures.Future, market: str, month: str) -> Outcome:
+    try:
+        return future.result()
+    except Exception as error:  # a worker that died or raised: a bug, reported with its trace
+        trace = "".join(traceback.format_exception(error))
+        return Outcome(f"{market} {month}", False, 0.0, error=redact(f"worker failed:\n{trace}"))
+
+
+def _drain(steps, on_step: StepListener, timeout: float) -> None:
+    import queue
+
+    try:
+        while True:
+            partition, step = steps.get(timeout=timeout)
+            on_step(partition, step)
+            timeout = 0
+    except queue.Empty:
+        return
