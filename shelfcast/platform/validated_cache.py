@@ -1,0 +1,82 @@
+"""Frames this process has read and validated, by the version of the object they came from.
+
+Validation on read stays: every object a step receives was checked against its contract after
+it was read. What this saves is checking the *same version* of an object twice in one process:
+in an in-process run the three window steps read 13, 24 and 24 months of the same sales
+partitions. A version is what the store says identifies the bytes: size, modification time
+(ns) and inode of a local file, the ETag (or VersionId) of an object; any change, by this
+process or another, is a new version that is read and validated afresh. A store that cannot say
+(an error asking) is not cached. The cache holds at most ``SHELFCAST_VALIDATED_CACHE_MB`` (1024 by
+default; 0 turns it off), least recently used first out; steps get the cached frames themselves
+and never modify them (they concatenate the window into a frame of their own).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+
+import pandas as pd
+from upath import UPath
+
+from shelfcast.platform.storage import is_local
+
+
+class ValidatedFrames:
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._frames: OrderedDict[tuple, tuple[pd.DataFrame, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def version_of(path: UPath) -> str | None:
+        """The object's version, or None when it does not exist or the store cannot say."""
+        try:
+            if is_local(path):
+                stat = os.stat(path.path)
+                return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+            info = path.fs.info(path.path)
+        except (OSError, ValueError):
+            return None
+        for key in ("VersionId", "ETag", "etag", "md5Hash"):
+            if info.get(key):
+                return f"{key}:{info[key]}:{info.get('size')}"
+        return None
+
+    def get(self, path: UPath, version: str | None, contract) -> pd.DataFrame | None:
+        if version is None or contract is None or self.max_bytes <= 0:
+            return None
+        key = (str(path), version, contract)
+        with self._lock:
+            entry = self._frames.get(key)
+            if entry is None:
+                return None
+            self._frames.move_to_end(key)
+            return entry[0]
+
+    def put(self, path: UPath, version: str | None, contract, frame: pd.DataFrame) -> None:
+        if version is None or contract is None or self.max_bytes <= 0:
+            return
+        size = int(frame.memory_usage(deep=False).sum())
+        if size > self.max_bytes:
+            return
+        key = (str(path), version, contract)
+        with self._lock:
+            for stale in [k for k in self._frames if k[0] == key[0] and k != key]:
+                self._bytes -= self._frames.pop(stale)[1]  # an older version of the object
+            if key not in self._frames:
+                self._frames[key] = (frame, size)
+                self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, freed) = self._frames.popitem(last=False)
+                self._bytes -= freed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+            self._bytes = 0
+
+
+VALIDATED = ValidatedFrames(int(os.environ.get("SHELFCAST_VALIDATED_CACHE_MB", "1024")) * 2**20)
