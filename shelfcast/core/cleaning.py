@@ -26,6 +26,9 @@ PRODUCTS_DROP_COLUMNS = ("product_id", "name", "category", "unit_cost", "price",
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 SAMPLE = 5
+# Text is parsed into Arrow-backed strings, the contracts' text type: vectorised string
+# operations, and no conversion when the frame is validated.
+TEXT = pd.StringDtype("pyarrow")
 
 
 class DropFormatError(UserError, ValueError):
@@ -156,16 +159,16 @@ def as_ids(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
             f"column '{column}' holds numbers ({values.dtype}), not strings: ids must be text "
             "(a float may have changed them, e.g. 103.0 or 1e5)"
         )
-        return values.astype("string")
+        return values.astype(TEXT)
     if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return values.astype("string")
-    text = values.astype("string").str.strip()
+        return values.astype(TEXT)
+    text = values.astype(TEXT).str.strip()
     _refuse(text.isna() | (text == ""), values, column, "empty value(s)", problems)
     return text
 
 
 def as_text(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
-    text = values.astype("string").str.strip()
+    text = values.astype(TEXT).str.strip()
     _refuse(text.isna(), values, column, "missing value(s)", problems)
     return text
 
@@ -189,7 +192,7 @@ def as_flags(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
     """true/false, 1/0, yes/no (any case); anything else is refused, never read as False."""
     if pd.api.types.is_bool_dtype(values) and not values.isna().any():
         return values.astype(bool)
-    words = values.astype("string").str.strip().str.lower()
+    words = values.astype(TEXT).str.strip().str.lower()
     known = words.isin(TRUE_WORDS | FALSE_WORDS)
     _refuse(
         ~known.fillna(False), values, column, "value(s) that are neither true nor false", problems
@@ -201,7 +204,7 @@ def as_dates(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         dates = values
     else:
-        text = values.astype("string").str.strip()
+        text = values.astype(TEXT).str.strip()
         dates = pd.to_datetime(text, errors="coerce", format="ISO8601")
     _refuse(dates.isna(), values, column, "value(s) that are not dates (YYYY-MM-DD)", problems)
     return (
@@ -219,7 +222,7 @@ def _numbers(values: pd.Series, column: str, problems: list[str]) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values):
         numbers = values.to_numpy(dtype=float, na_value=np.nan)
     else:
-        text = values.astype("string").str.strip()
+        text = values.astype(TEXT).str.strip()
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     _refuse(~np.isfinite(numbers), values, column, "value(s) that are not finite numbers", problems)
     return numbers

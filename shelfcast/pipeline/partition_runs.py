@@ -38,6 +38,20 @@ class Outcome:
     run_id: str = ""
     summary: dict = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, label: str, result, started: float, with_summary: bool = True) -> Outcome:
+        """The outcome of one in-process run, timed from ``started`` (perf_counter)."""
+        from shelfcast.pipeline.runner import failure_message, summary
+
+        return cls(
+            partition=label,
+            success=result.success,
+            seconds=time.perf_counter() - started,
+            error="" if result.success else failure_message(result),
+            run_id=result.run_id,
+            summary=summary(result) if result.success and with_summary else {},
+        )
+
 
 StepListener = Callable[[str, str], None]
 
@@ -70,7 +84,6 @@ def run_partition(
 ) -> Outcome:
     """One partition as one in-process run on the instance of $DAGSTER_HOME (else ephemeral)."""
     from shelfcast.definitions import defs, deployment
-    from shelfcast.pipeline.runner import failure_message, summary
     from shelfcast.platform.snapshots import publish_latest
 
     label = f"{market} {month}"
@@ -91,14 +104,7 @@ def run_partition(
         loggers.STEP_LISTENER = None
     if result.success:  # only a good run becomes the partition's latest parameters
         publish_latest(deployment.lake(), result.run_id)
-    return Outcome(
-        partition=label,
-        success=result.success,
-        seconds=time.perf_counter() - started,
-        error="" if result.success else failure_message(result),
-        run_id=result.run_id,
-        summary=summary(result) if result.success else {},
-    )
+    return Outcome.of(label, result, started)
 
 
 def _in_worker(market: str, month: str, settings: dict, steps) -> Outcome:

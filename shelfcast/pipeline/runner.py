@@ -272,10 +272,4 @@ def _load_months(
         tags=partition_range_tags(market, missing[0], missing[-1]),
         raise_on_error=False,
     )
-    return Outcome(
-        partition=label,
-        success=result.success,
-        seconds=time.perf_counter() - started,
-        error="" if result.success else failure_message(result),
-        run_id=result.run_id,
-    )
+    return Outcome.of(label, result, started, with_summary=False)

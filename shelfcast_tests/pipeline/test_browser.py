@@ -26,6 +26,7 @@ from dagster import DagsterInstance
 from shelfcast.definitions import defs
 from shelfcast.pipeline.jobs import SALES_HISTORY
 from shelfcast.pipeline.runner import load_sales_history, run_partitions
+from shelfcast_tests.services import wait_for_webserver
 
 REPO = Path(__file__).parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -88,16 +89,7 @@ def dagster_services(workspace, monkeypatch) -> Iterator[str]:
     ]
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert all(p.poll() is None for p in processes), "a Dagster service exited"
-            assert time.monotonic() < deadline, "dagster-webserver did not start"
-            time.sleep(0.5)
+        wait_for_webserver(url, processes)
         yield url
     finally:
         for process in processes:

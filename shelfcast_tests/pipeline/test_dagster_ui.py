@@ -9,13 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from shelfcast.pipeline.runner import run_partitions
+from shelfcast_tests.services import wait_for_webserver
 
 REPO = Path(__file__).parents[2]
 
@@ -68,16 +68,7 @@ def dagster_ui(workspace):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "dagster-webserver exited"
-            assert time.monotonic() < deadline, "dagster-webserver did not start"
-            time.sleep(0.5)
+        wait_for_webserver(url, [process])
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
