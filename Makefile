@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,deploy]'
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: configs/dagster/local.yaml
@@ -45,7 +45,7 @@ dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(DG) dev --host 127.0.0.1 --port 3000
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-dev
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,deploy,bench]'
 	touch $@
 
 ## bench: run the benchmarks and record their results under benchmarks/results
