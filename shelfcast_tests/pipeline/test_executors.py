@@ -16,8 +16,9 @@ CELERY_YAML = Path(__file__).resolve().parents[2] / "configs/dagster/celery.yaml
 def test_steps_run_in_processes_of_their_own_unless_the_deployment_says_otherwise(monkeypatch):
     monkeypatch.delenv("SHELFCAST_EXECUTOR", raising=False)
     assert deployment_executor().name == "multiprocess"
-    monkeypatch.setenv("SHELFCAST_EXECUTOR", "k8s")
-    assert deployment_executor().name == "k8s"
+    for name in ("k8s", "in_process"):
+        monkeypatch.setenv("SHELFCAST_EXECUTOR", name)
+        assert deployment_executor().name == name
 
 
 def test_celery_takes_broker_and_backend_from_the_environment_only(monkeypatch):
@@ -33,7 +34,7 @@ def test_celery_takes_broker_and_backend_from_the_environment_only(monkeypatch):
 def test_an_unknown_executor_is_refused_naming_the_choices(monkeypatch):
     monkeypatch.setenv("SHELFCAST_EXECUTOR", "ray")
     with pytest.raises(
-        UserError, match="SHELFCAST_EXECUTOR='ray': use one of multiprocess, celery"
+        UserError, match="SHELFCAST_EXECUTOR='ray': use one of multiprocess, in_process, celery"
     ):
         deployment_executor()
 
