@@ -1,4 +1,5 @@
-"""SHELFCAST_EXECUTOR selects where steps run; the Celery workers' file matches the executor."""
+"""SHELFCAST_EXECUTOR selects where steps run; the Celery workers' file matches the executor; the
+production instance holds no credential."""
 
 from __future__ import annotations
 
@@ -44,3 +45,13 @@ def test_the_workers_file_has_the_executors_settings():
     assert config["config_source"] == CELERY_SETTINGS
     assert config["broker"] == {"env": "SHELFCAST_CELERY_BROKER"}
     assert config["backend"] == {"env": "SHELFCAST_CELERY_BACKEND"}
+
+
+def test_the_production_instance_takes_every_credential_from_the_environment():
+    instance = yaml.safe_load((CELERY_YAML.parent / "production.yaml").read_text())
+    database = instance["storage"]["postgres"]["postgres_db"]
+    for key in ("hostname", "port", "db_name", "username", "password"):
+        assert set(database[key]) == {"env"}, key
+    assert instance["compute_logs"]["class"] == "S3ComputeLogManager"
+    assert instance["compute_logs"]["config"]["bucket"] == {"env": "SHELFCAST_LOG_BUCKET"}
+    assert instance["run_coordinator"]["class"] == "QueuedRunCoordinator"
