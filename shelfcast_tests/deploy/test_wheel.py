@@ -3,8 +3,8 @@ a fresh virtual environment outside the repository, it must load its definitions
 partition with the parameter files it carries, from a working directory that is no checkout.
 
 The build context is the one the Dockerfile copies (pyproject.toml, setup.cfg, README.md and
-shelfcast/), so what passes here is what the user-code image installs. The install takes one to
-two minutes from the machine's package mirrors.
+shelfcast/), and the install is the image's, ``shelfcast[deploy]``, so what passes here is what
+the user-code image holds. The install takes about two minutes from the machine's package mirrors.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def pip(python: Path, *args: str, timeout: float) -> None:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Installed:
-    """The wheel built from a copy of the build context, installed with every dependency."""
+    """The wheel built from a copy of the build context, installed with the deploy extra."""
     root = tmp_path_factory.mktemp("wheel")
     assert REPO not in root.parents, "the virtual environment must live outside the repository"
     source = root / "source"
@@ -105,7 +105,15 @@ def installed(tmp_path_factory) -> Installed:
     )
     (wheel,) = (root / "dist").glob("shelfcast-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True, env=clean_env())
-    pip(root / "venv" / "bin" / "python", "install", "--quiet", str(wheel), timeout=600)
+    # --no-compile: bytecode is written at first import instead of for every module up front.
+    pip(
+        root / "venv" / "bin" / "python",
+        "install",
+        "-q",
+        "--no-compile",
+        f"{wheel}[deploy]",
+        timeout=600,
+    )
     work = root / "work"
     work.mkdir()
     return Installed(bin=root / "venv" / "bin", work=work)
@@ -198,3 +206,14 @@ def test_shelfcast_config_dir_replaces_the_packaged_parameters(installed, tmp_pa
     assert re.search(r"^optimiser\.max_changes\s+40\s", packaged, re.MULTILINE)
     row = re.search(r"^optimiser\.max_changes\s+7\s+(\S+)", changed, re.MULTILINE)
     assert row and row.group(1).startswith(f"{defaults}@sha256:")
+
+
+def test_the_deploy_extra_brings_the_production_engines(installed):
+    script = (
+        "from dagster_celery import celery_executor\n"
+        "from dagster_k8s import K8sRunLauncher, k8s_job_executor\n"
+        "from dagster_postgres import PostgresRunStorage\n"
+        "from dagster_aws.s3.compute_log_manager import S3ComputeLogManager\n"
+        "import redis\n"
+    )
+    installed.run("python", "-c", script)
