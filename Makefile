@@ -38,7 +38,7 @@ test: $(VENV)/.installed-dev browser
 
 ## test-fast: unit, platform and single-asset tests; no S3 server, UI or whole pipelines
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -m "not slow and not s3 and not ui"
+	$(BIN)/python -m pytest -m "not slow and not s3 and not ui and not deploy"
 
 ## dev: the Dagster UI on http://127.0.0.1:3000 with the demo's instance (dg dev: [tool.dg])
 dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -3,16 +3,18 @@
 Locations are resolved here and nowhere else: every resource that touches storage reads them
 from the one ``Locations`` resource, whose empty fields fall back to the environment
 (``SHELFCAST_STORAGE``, ``SHELFCAST_LANDING``, ``SHELFCAST_OUTBOX``, ``SHELFCAST_CONFIG_DIR``,
-``SHELFCAST_CONFIG_URL``) when a run starts. The embedded default keeps them under the project's
+``SHELFCAST_CONFIG_URL``) when a run starts. Where steps execute is the deployment's too
+(``SHELFCAST_EXECUTOR``, see ``shelfcast.pipeline.executors``). The embedded default keeps them under the project's
 ``data/``; production sets S3 URLs in the same variables.
 """
 
 from __future__ import annotations
 
-from dagster import Definitions, colored_console_logger, multiprocess_executor
+from dagster import Definitions, colored_console_logger
 from dagster_aws.s3 import S3Resource
 
 from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
+from shelfcast.pipeline.executors import deployment_executor
 from shelfcast.pipeline.jobs import monthly_pricing, monthly_pricing_schedule, sales_history
 from shelfcast.pipeline.loggers import cli_logger
 from shelfcast.pipeline.params import PipelineParams, checked_at_launch
@@ -46,5 +48,6 @@ defs = Definitions(
     },
     # Dagster's console logger for every run; `shelfcast run` selects its one-line logger.
     loggers={"console": colored_console_logger, "shelfcast_cli": cli_logger},
-    executor=multiprocess_executor.configured({"max_concurrent": 2}),
+    # Steps in processes of their own, on Celery workers or as Kubernetes Jobs: SHELFCAST_EXECUTOR.
+    executor=deployment_executor(),
 )

@@ -308,3 +308,27 @@ def s3_workspace(s3_env: str, s3_server: SeaweedS3, generated_landing: Path, mon
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("SHELFCAST_CONFIG_URL", raising=False)
     return space
+
+
+REFERENCE_MARKETS = ["US", "GB"]
+REFERENCE_MONTH = "2024-03"
+
+
+@pytest.fixture(scope="session")
+def s3_reference_run(s3_server: SeaweedS3, generated_landing: Path) -> S3Workspace:
+    """Both reference markets for the reference month through `shelfcast run`'s in-process path,
+    with landing zone, lake and outbox on S3: what the tests of other engines compare with."""
+    from shelfcast.pipeline.runner import run_partitions
+
+    space = S3Workspace(s3_server, s3_server.make_bucket(), prefix="in-process")
+    space.upload_landing(generated_landing)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in space.env().items():
+            patch.setenv(name, value)
+        for name in ("DAGSTER_HOME", "SHELFCAST_CONFIG_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+            patch.delenv(name, raising=False)
+        forget_s3_clients()
+        outcomes = run_partitions(REFERENCE_MARKETS, [REFERENCE_MONTH], [])
+        forget_s3_clients()
+    assert [o.error for o in outcomes if not o.success] == []
+    return space

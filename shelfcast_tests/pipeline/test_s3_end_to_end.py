@@ -19,11 +19,10 @@ from dagster import DagsterEventType, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from shelfcast.pipeline.resources import CONFIG_DIR
-from shelfcast.pipeline.runner import run_partitions
-from shelfcast_tests.s3_server import S3Workspace, forget_s3_clients
+from shelfcast_tests.s3_server import REFERENCE_MARKETS, REFERENCE_MONTH, S3Workspace
 
-MARKETS = ["US", "GB"]
-MONTH = "2024-03"
+MARKETS = REFERENCE_MARKETS
+MONTH = REFERENCE_MONTH
 ASSETS = [
     "sales",
     "products",
@@ -40,21 +39,10 @@ HIVE_KEY = re.compile(
 DELIVERY_VARIES = ["destination", "delivered_at"]
 
 
-@pytest.fixture(scope="module")
-def in_process_run(s3_server, generated_landing) -> S3Workspace:
+@pytest.fixture
+def in_process_run(s3_reference_run) -> S3Workspace:
     """Both markets for MONTH, in-process, with landing, lake and outbox all on S3."""
-    space = S3Workspace(s3_server, s3_server.make_bucket(), prefix="in-process")
-    space.upload_landing(generated_landing)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in space.env().items():
-            patch.setenv(name, value)
-        for name in ("DAGSTER_HOME", "SHELFCAST_CONFIG_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
-            patch.delenv(name, raising=False)
-        forget_s3_clients()
-        outcomes = run_partitions(MARKETS, [MONTH], [])
-        forget_s3_clients()
-    assert [o.error for o in outcomes if not o.success] == []
-    return space
+    return s3_reference_run
 
 
 @pytest.mark.slow

@@ -1,0 +1,223 @@
+"""Steps on Celery workers (SHELFCAST_EXECUTOR=celery, Redis as broker and result backend), with
+the production instance in PostgreSQL and compute logs in S3.
+
+Two workers, each in an empty working directory with a DAGSTER_HOME of its own, share nothing
+with each other or with the orchestrating `dagster job execute` but the S3 server and the
+database. A partition run through them gives the in-process run's outputs; a worker process
+killed in the middle of a step fails the run naming that step, and a second run completes with
+the same outputs and delivers once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import psycopg2
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from shelfcast_tests.deploy.conftest import (
+    PG,
+    Workers,
+    base_env,
+    celery_env,  # noqa: F401 - fixture
+    copy_history,
+    dagster_command,
+    production_home,
+)
+from shelfcast_tests.s3_server import REFERENCE_MONTH, S3Workspace
+
+MONTH = REFERENCE_MONTH
+ASSETS = [
+    "sales",
+    "products",
+    "product_performance",
+    "demand_forecast",
+    "price_recommendations",
+    "partner_export",
+    "partner_delivery",
+]
+DELIVERY_VARIES = ["destination", "delivered_at"]
+TAGS = {
+    "dagster/partition": f"US|{MONTH}-01",
+    "dagster/partition/market": "US",
+    "dagster/partition/month": f"{MONTH}-01",
+}
+
+
+class CeleryDeployment:
+    """A lake on S3 with the reference's sales history, two workers, and an orchestrator."""
+
+    def __init__(self, reference: S3Workspace, prefix: str, root: Path, env: dict) -> None:
+        self.space = S3Workspace(reference.server, reference.bucket, prefix=prefix)
+        copy_history(reference, self.space, but_month=MONTH)
+        self.root = root
+        self.home = production_home(root / "orchestrator_home")
+        (root / "orchestrator_cwd").mkdir()
+        self.env = base_env(self.space, env["database"], self.home, **env["celery"])
+        self.env["SHELFCAST_LANDING"] = reference.url("landing")  # the same drops, read-only
+        self.workers = Workers(self.env, root / "workers")
+
+    def instance(self) -> DagsterInstance:
+        return DagsterInstance.from_config(str(self.home))
+
+    def execute(self) -> subprocess.Popen:
+        """`dagster job execute` of US MONTH, in the background."""
+        return subprocess.Popen(
+            dagster_command(
+                *("job", "execute", "-m", "shelfcast.definitions", "-j", "monthly_pricing"),
+                *("--tags", json.dumps(TAGS)),
+            ),
+            cwd=self.root / "orchestrator_cwd",
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def outbox(self) -> dict[str, bytes]:
+        client = self.space.server.client()
+        start = f"{self.space.prefix}/outbox/"
+        return {
+            key[len(start) :]: client.get_object(Bucket=self.space.bucket, Key=key)["Body"].read()
+            for key in self.space.server.keys(self.space.bucket, start)
+        }
+
+
+@pytest.fixture
+def deployment(s3_reference_run, postgres_db, celery_env, tmp_path, monkeypatch):  # noqa: F811
+    env = {"database": postgres_db, "celery": celery_env}
+    deployment = CeleryDeployment(s3_reference_run, f"celery-{tmp_path.name}", tmp_path, env)
+    # This process reads the instance too (run status, the event log): same database and S3.
+    for name in (*postgres_db, "SHELFCAST_LOG_BUCKET", *s3_reference_run.server.env()):
+        monkeypatch.setenv(name, deployment.env[name])
+    deployment.workers.start("w1")
+    deployment.workers.start("w2")
+    yield deployment
+    deployment.workers.stop()
+
+
+def assert_same_outputs(space: S3Workspace, reference: S3Workspace) -> None:
+    for asset in ASSETS:
+        expected, actual = reference.read(asset, "US", MONTH), space.read(asset, "US", MONTH)
+        if asset == "partner_delivery":
+            expected = expected.drop(columns=DELIVERY_VARIES)
+            actual = actual.drop(columns=DELIVERY_VARIES)
+        pd.testing.assert_frame_equal(actual, expected, obj=asset)
+
+
+def worker_of_each_step(instance: DagsterInstance, run_id: str) -> dict[str, str]:
+    """step key → the Celery worker that executed it, from the run's engine events."""
+    found = {}
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        event = record.dagster_event
+        data = event.engine_event_data.metadata if event.engine_event_data else {}
+        if "Celery worker" in data:
+            found[event.step_key] = data["Celery worker"].value.split("@")[0]
+    return found
+
+
+def test_a_partition_through_two_celery_workers_equals_the_in_process_run(
+    deployment, s3_reference_run, postgres_db
+):
+    process = deployment.execute()
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+
+    instance = deployment.instance()
+    [run] = instance.get_runs(limit=1)
+    assert run.status == DagsterRunStatus.SUCCESS
+    # Every step went to a worker, and the steps were shared between both.
+    workers = worker_of_each_step(instance, run.run_id)
+    assert set(workers) >= set(ASSETS), workers
+    assert set(workers.values()) == {"w1", "w2"}, workers
+    step_pids = {
+        r.dagster_event.step_key: r.dagster_event.pid
+        for r in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+    }
+    orchestrator = {
+        r.dagster_event.pid
+        for r in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
+    }
+    assert not set(step_pids.values()) & orchestrator
+    assert_same_outputs(deployment.space, s3_reference_run)
+
+    # The instance is PostgreSQL's: the run and its events are rows of the test's database.
+    with psycopg2.connect(dbname=postgres_db["DAGSTER_PG_DB"], **PG) as db, db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM runs WHERE run_id = %s", (run.run_id,))
+        assert cur.fetchone() == (1,)
+        cur.execute("SELECT count(*) FROM event_logs WHERE run_id = %s", (run.run_id,))
+        assert cur.fetchone()[0] > 50
+    # Step logs went to S3, under the instance's prefix; nothing stayed on any local disk.
+    logs = deployment.space.server.keys(deployment.space.bucket, "dagster-compute-logs/")
+    assert any(run.run_id in key for key in logs), sorted(logs)[:5]
+    local = [p for p in deployment.root.rglob("*") if p.suffix in (".parquet", ".json", ".pkl")]
+    assert local == []
+    for worker in deployment.workers.running:
+        assert list((worker.folder / "cwd").iterdir()) == []
+
+
+def new_runs(instance: DagsterInstance, before: set[str]) -> list:
+    return [run for run in instance.get_runs() if run.run_id not in before]
+
+
+def wait_for_step_start(
+    instance: DagsterInstance, before: set[str], step: str, seconds: float = 300
+) -> int:
+    """The pid of the process that started ``step`` in the first run not in ``before``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for run in new_runs(instance, before):
+            for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START):
+                if record.dagster_event.step_key == step:
+                    return record.dagster_event.pid
+        time.sleep(0.05)
+    raise AssertionError(f"step {step} did not start")
+
+
+def test_a_worker_killed_mid_step_fails_the_run_naming_the_step_and_a_rerun_delivers_once(
+    deployment, s3_reference_run
+):
+    instance = deployment.instance()
+    before = {run.run_id for run in instance.get_runs()}
+    process = deployment.execute()
+    pid = wait_for_step_start(instance, before, "demand_forecast")
+    os.kill(pid, signal.SIGKILL)  # the worker process running the step, mid-step
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode != 0
+    [failed] = new_runs(instance, before)
+    assert failed.status == DagsterRunStatus.FAILURE
+    failure = [
+        r.dagster_event.event_specific_data.error.to_string()
+        for r in instance.all_logs(failed.run_id, of_type=DagsterEventType.RUN_FAILURE)
+        if r.dagster_event.event_specific_data and r.dagster_event.event_specific_data.error
+    ]
+    assert any("[demand_forecast]" in text and "WorkerLost" in text for text in failure), failure
+    # Nothing downstream of the killed step ran, and nothing was delivered.
+    done = {
+        r.dagster_event.step_key
+        for r in instance.all_logs(failed.run_id, of_type=DagsterEventType.STEP_SUCCESS)
+    }
+    assert done <= {"sales", "products", "product_performance"}, done
+    assert deployment.outbox() == {}
+
+    # The worker whose process was killed goes on with a new one; a second run completes.
+    again = deployment.execute()
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, output[-4000:]
+    assert_same_outputs(deployment.space, s3_reference_run)
+    delivered = deployment.outbox()
+    assert delivered
+    # Exactly once: a third run finds the batch delivered and writes nothing to the outbox.
+    third = deployment.execute()
+    output, _ = third.communicate(timeout=600)
+    assert third.returncode == 0, output[-4000:]
+    assert deployment.outbox() == delivered
+    latest = deployment.space.read("partner_delivery", "US", MONTH)
+    assert set(latest["status"]) == {"already_delivered"}, latest["status"].tolist()

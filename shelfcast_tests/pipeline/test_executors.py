@@ -1,0 +1,45 @@
+"""SHELFCAST_EXECUTOR selects where steps run; the Celery workers' file matches the executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shelfcast.errors import UserError
+from shelfcast.pipeline.executors import CELERY_SETTINGS, deployment_executor
+
+CELERY_YAML = Path(__file__).resolve().parents[2] / "configs/dagster/celery.yaml"
+
+
+def test_steps_run_in_processes_of_their_own_unless_the_deployment_says_otherwise(monkeypatch):
+    monkeypatch.delenv("SHELFCAST_EXECUTOR", raising=False)
+    assert deployment_executor().name == "multiprocess"
+    monkeypatch.setenv("SHELFCAST_EXECUTOR", "k8s")
+    assert deployment_executor().name == "k8s"
+
+
+def test_celery_takes_broker_and_backend_from_the_environment_only(monkeypatch):
+    monkeypatch.setenv("SHELFCAST_EXECUTOR", "celery")
+    monkeypatch.delenv("SHELFCAST_CELERY_BACKEND", raising=False)
+    monkeypatch.setenv("SHELFCAST_CELERY_BROKER", "redis://127.0.0.1:6379/0")
+    with pytest.raises(UserError, match="set SHELFCAST_CELERY_BACKEND"):
+        deployment_executor()
+    monkeypatch.setenv("SHELFCAST_CELERY_BACKEND", "redis://127.0.0.1:6379/1")
+    assert deployment_executor().name == "celery"
+
+
+def test_an_unknown_executor_is_refused_naming_the_choices(monkeypatch):
+    monkeypatch.setenv("SHELFCAST_EXECUTOR", "ray")
+    with pytest.raises(
+        UserError, match="SHELFCAST_EXECUTOR='ray': use one of multiprocess, celery"
+    ):
+        deployment_executor()
+
+
+def test_the_workers_file_has_the_executors_settings():
+    config = yaml.safe_load(CELERY_YAML.read_text())["execution"]["config"]
+    assert config["config_source"] == CELERY_SETTINGS
+    assert config["broker"] == {"env": "SHELFCAST_CELERY_BROKER"}
+    assert config["backend"] == {"env": "SHELFCAST_CELERY_BACKEND"}
