@@ -139,7 +139,8 @@ def test_the_installed_package_uses_the_configs_it_carries_and_the_working_direc
     assert found["checkout"] == "None"
     assert Path(found["configs"]) == Path(found["package"]).parent / "configs"
     assert (Path(found["configs"]) / "defaults.yaml").is_file()
-    assert (Path(found["configs"]) / "dagster" / "production.yaml").is_file()
+    for template in ("local.yaml", "production.yaml", "celery.yaml"):
+        assert (Path(found["configs"]) / "dagster" / template).is_file(), template
     assert found["lake"] == str(installed.work / "data" / "lake")
     assert found["label"] == "configs/defaults.yaml@sha256:x"
 
@@ -208,7 +209,7 @@ def test_shelfcast_config_dir_replaces_the_packaged_parameters(installed, tmp_pa
     assert row and row.group(1).startswith(f"{defaults}@sha256:")
 
 
-def test_the_deploy_extra_brings_the_production_engines(installed):
+def test_the_deploy_extra_brings_the_production_engines_and_the_k8s_executor_loads(installed):
     script = (
         "from dagster_celery import celery_executor\n"
         "from dagster_k8s import K8sRunLauncher, k8s_job_executor\n"
@@ -217,3 +218,6 @@ def test_the_deploy_extra_brings_the_production_engines(installed):
         "import redis\n"
     )
     installed.run("python", "-c", script)
+    executor = "from shelfcast.definitions import defs; print(defs.executor.name)"
+    loaded = installed.run("python", "-c", executor, env={"SHELFCAST_EXECUTOR": "k8s"})
+    assert loaded.stdout.strip() == "k8s"
