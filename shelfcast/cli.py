@@ -119,6 +119,17 @@ def run(
             min=1, help="Partitions run at once, each in its own process (default: the CPUs)"
         ),
     ] = os.cpu_count() or 1,
+    submit: Annotated[
+        bool,
+        typer.Option(
+            "--submit",
+            help="Queue the runs on the deployment ($SHELFCAST_UI_URL, $DAGSTER_HOME) for its "
+            "daemon instead of running them here",
+        ),
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="With --submit: wait for the runs and report them")
+    ] = False,
 ) -> None:
     """Materialize every asset for each market × month given (or replay a past run)."""
     from shelfcast.errors import UserError
@@ -128,6 +139,14 @@ def run(
         raise _usage("--replay runs with saved parameters: give no --market, --month or --patch")
     if not replay and (not market or not month):
         raise _usage("give --market and --month (each repeatable), or --replay")
+    if wait and not submit:
+        raise _usage("--wait goes with --submit (in-process runs always finish before the end)")
+    if submit:
+        _submit(
+            replay=replay, market=market or [], month=month or [], patch=patch or [],
+            patch_file=patch_file, wait=wait,
+        )  # fmt: skip
+        return
     try:
         with RunProgress(console) as progress:
             if replay:
@@ -146,6 +165,33 @@ def run(
                 err.print(
                     f"{outcome.partition} failed: {outcome.error}", highlight=False, markup=False
                 )
+        raise typer.Exit(code=1)
+
+
+def _submit(
+    replay: str, market: list[str], month: list[str], patch: list[str], patch_file: str, wait: bool
+) -> None:
+    """`shelfcast run --submit`: the runs go to the deployment's queue (shelfcast.pipeline.submit)."""
+    from shelfcast.errors import UserError
+    from shelfcast.pipeline import runner
+    from shelfcast.pipeline.submit import submit_targets
+
+    try:
+        targets = (
+            runner.replay_targets(replay)
+            if replay
+            else runner.partition_targets(market, month, patch, patch_file)
+        )
+        runs = submit_targets(targets, console, wait=wait)
+    except UserError as error:
+        raise _fail(str(error)) from None
+    if not wait:
+        console.print(f"{len(runs)} runs queued; the daemon launches them (see the links above)")
+        return
+    for run in runs:
+        state = "[green]ok[/]" if run.success else f"[red]{run.status.value.lower()}[/]"
+        console.print(f"{run.partition}: {state}  {run.link()}", highlight=False, soft_wrap=True)
+    if any(not run.success for run in runs):
         raise typer.Exit(code=1)
 
 
@@ -295,7 +341,7 @@ def _print_outcomes(outcomes) -> None:
     for o in outcomes:
         if o.run_id:
             link = f"  {ui}/runs/{o.run_id}" if ui else ""
-            console.print(f"{o.partition}: run {o.run_id}{link}", highlight=False)
+            console.print(f"{o.partition}: run {o.run_id}{link}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

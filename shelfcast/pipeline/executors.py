@@ -1,6 +1,8 @@
 """Where a run's steps execute, chosen by the deployment: ``SHELFCAST_EXECUTOR``.
 
 ``multiprocess`` (the default)  every step in a process of its own on the run's machine.
+``in_process``                  every step in the run's own process: no start-up per step, for
+                                runs queued on a daemon machine with small partitions.
 ``celery``                      every step a Celery task on the deployment's workers
                                 (``dagster-celery``); broker and result backend from
                                 ``SHELFCAST_CELERY_BROKER`` / ``SHELFCAST_CELERY_BACKEND``, read
@@ -18,14 +20,14 @@ from __future__ import annotations
 
 import os
 
-from dagster import ExecutorDefinition, multiprocess_executor
+from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
 
 from shelfcast.errors import UserError
 
 EXECUTOR_ENV = "SHELFCAST_EXECUTOR"
 BROKER_ENV = "SHELFCAST_CELERY_BROKER"
 BACKEND_ENV = "SHELFCAST_CELERY_BACKEND"
-EXECUTORS = ("multiprocess", "celery", "k8s")
+EXECUTORS = ("multiprocess", "in_process", "celery", "k8s")
 
 # Celery settings of every shelfcast run. A step is acknowledged once it is done, not when a
 # worker takes it, and a worker process that dies mid-step fails the task (WorkerLostError), so
@@ -44,6 +46,8 @@ def deployment_executor() -> ExecutorDefinition:
     name = os.environ.get(EXECUTOR_ENV, "").strip() or "multiprocess"
     if name == "multiprocess":
         return multiprocess_executor.configured({"max_concurrent": 2}, name="multiprocess")
+    if name == "in_process":
+        return in_process_executor
     if name == "celery":
         return celery_executor()
     if name == "k8s":

@@ -77,9 +77,17 @@ def run_partitions(
     on_step: StepListener | None = None,
 ) -> list[Outcome]:
     """Run every market × month with the same patches; parameters are checked before any run."""
+    return run_targets(
+        partition_targets(markets, months, patches, patch_file), console, workers, on_step
+    )
+
+
+def partition_targets(
+    markets: list[str], months: list[str], patches: list[str], patch_file: str = ""
+) -> list[tuple[str, str, dict]]:
+    """``(market, month, params settings)`` of every market × month, with the same patches."""
     settings = {"patches": list(patches), "patch_file": patch_file}
-    targets = [(m, mo, settings) for m in markets for mo in months]
-    return run_targets(targets, console, workers, on_step)
+    return [(m, mo, settings) for m in markets for mo in months]
 
 
 def replay(
@@ -91,8 +99,12 @@ def replay(
     ``US|2024-03`` (the parameters of its latest successful run). The snapshots read are always
     inside the lake's ``_runs/`` or ``_params/`` and are validated like any untrusted layer.
     """
-    targets = [(m, mo, {"replay": ref}) for m, mo, ref in saved_parameters(reference)]
-    return run_targets(targets, console, workers, on_step)
+    return run_targets(replay_targets(reference), console, workers, on_step)
+
+
+def replay_targets(reference: str) -> list[tuple[str, str, dict]]:
+    """``(market, month, params settings)`` of the partitions ``reference`` names."""
+    return [(m, mo, {"replay": ref}) for m, mo, ref in saved_parameters(reference)]
 
 
 def saved_parameters(reference: str) -> list[tuple[str, str, str]]:
@@ -132,11 +144,7 @@ def run_targets(
     partitions, ``workers`` at a time in separate processes."""
     from shelfcast.definitions import defs
 
-    deployment = code_location_deployment()
-    for market, month, settings in targets:  # raises ConfigError before any run starts
-        check_partition(market, month)
-        PipelineParams(deployment=deployment, **settings).check(market, month)
-
+    check_targets(targets)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
@@ -150,6 +158,14 @@ def run_targets(
     if failed:
         return failed
     return execute_partitions(targets, workers, on_step)
+
+
+def check_targets(targets: list[tuple[str, str, dict]]) -> None:
+    """Every partition and its parameters, before any run starts (raises ConfigError)."""
+    deployment = code_location_deployment()
+    for market, month, settings in targets:
+        check_partition(market, month)
+        PipelineParams(deployment=deployment, **settings).check(market, month)
 
 
 def failure_message(result) -> str:
@@ -228,7 +244,16 @@ def load_sales_history(
     history_job: JobDefinition, instance, market: str, months: list[str], console=None
 ) -> list[Outcome]:
     """Materialize the missing history of every month in ``months``, each stretch of
-    consecutive months in one single-run backfill.
+    consecutive months in one single-run backfill."""
+    return [
+        _load_months(history_job, instance, market, stretch, console)
+        for stretch in history_stretches(instance, market, months)
+    ]
+
+
+def history_stretches(instance, market: str, months: list[str]) -> list[list[str]]:
+    """The sales months that ``months``' windows need and ``instance`` has not materialized,
+    as stretches of consecutive months.
 
     Every month's own window counts, not just the latest's: a month run beside later ones
     gets the same history as when it runs alone.
@@ -241,10 +266,7 @@ def load_sales_history(
     missing = sorted(
         {label for month in months for label in missing_history(market, month, materialized)}
     )
-    return [
-        _load_months(history_job, instance, market, stretch, console)
-        for stretch in consecutive_stretches(missing)
-    ]
+    return consecutive_stretches(missing)
 
 
 def consecutive_stretches(months: list[str]) -> list[list[str]]:

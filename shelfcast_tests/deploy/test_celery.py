@@ -5,7 +5,8 @@ Two workers, each in an empty working directory with a DAGSTER_HOME of its own, 
 with each other or with the orchestrating `dagster job execute` but the S3 server and the
 database. A partition run through them gives the in-process run's outputs; a worker process
 killed in the middle of a step fails the run naming that step, and a second run completes with
-the same outputs and delivers once.
+the same outputs and delivers once. With RabbitMQ as the broker, a worker lost whole mid-step
+hands the step to the other worker and the run completes.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from shelfcast_tests.deploy.conftest import (
+from shelfcast_tests.deploy.stack import (
     PG,
     Workers,
     base_env,
-    celery_env,  # noqa: F401 - fixture
     copy_history,
     dagster_command,
     production_home,
@@ -56,7 +56,7 @@ class CeleryDeployment:
 
     def __init__(self, reference: S3Workspace, prefix: str, root: Path, env: dict) -> None:
         self.space = S3Workspace(reference.server, reference.bucket, prefix=prefix)
-        copy_history(reference, self.space, but_month=MONTH)
+        copy_history(reference, self.space, but=[MONTH])
         self.root = root
         self.home = production_home(root / "orchestrator_home")
         (root / "orchestrator_cwd").mkdir()
@@ -91,10 +91,30 @@ class CeleryDeployment:
 
 
 @pytest.fixture
-def deployment(s3_reference_run, postgres_db, celery_env, tmp_path, monkeypatch):  # noqa: F811
+def deployment(s3_reference_run, postgres_db, celery_env, tmp_path, monkeypatch):
     env = {"database": postgres_db, "celery": celery_env}
     deployment = CeleryDeployment(s3_reference_run, f"celery-{tmp_path.name}", tmp_path, env)
     # This process reads the instance too (run status, the event log): same database and S3.
+    for name in (*postgres_db, "SHELFCAST_LOG_BUCKET", *s3_reference_run.server.env()):
+        monkeypatch.setenv(name, deployment.env[name])
+    deployment.workers.start("w1")
+    deployment.workers.start("w2")
+    yield deployment
+    deployment.workers.stop()
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture
+def rabbitmq_deployment(s3_reference_run, postgres_db, celery_env, tmp_path, monkeypatch):
+    """The same deployment with RabbitMQ as the broker (Redis stays the result backend)."""
+    from kombu import Connection
+
+    with Connection(RABBITMQ) as connection:  # no task of an earlier session may be waiting
+        connection.channel().queue_delete("dagster")  # the workers declare it afresh
+    env = {"database": postgres_db, "celery": {**celery_env, "SHELFCAST_CELERY_BROKER": RABBITMQ}}
+    deployment = CeleryDeployment(s3_reference_run, f"rabbitmq-{tmp_path.name}", tmp_path, env)
     for name in (*postgres_db, "SHELFCAST_LOG_BUCKET", *s3_reference_run.server.env()):
         monkeypatch.setenv(name, deployment.env[name])
     deployment.workers.start("w1")
@@ -221,3 +241,30 @@ def test_a_worker_killed_mid_step_fails_the_run_naming_the_step_and_a_rerun_deli
     assert deployment.outbox() == delivered
     latest = deployment.space.read("partner_delivery", "US", MONTH)
     assert set(latest["status"]) == {"already_delivered"}, latest["status"].tolist()
+
+
+def test_on_rabbitmq_a_worker_lost_whole_mid_step_hands_the_step_to_the_other_worker(
+    rabbitmq_deployment, s3_reference_run
+):
+    """Main process and pool killed at once, as when a worker's machine is lost: the step was not
+    acknowledged, so RabbitMQ gives it to the other worker when the connection drops, and the
+    run completes with the in-process run's outputs."""
+    deployment = rabbitmq_deployment
+    instance = deployment.instance()
+    before = {run.run_id for run in instance.get_runs()}
+    process = deployment.execute()
+    pid = wait_for_step_start(instance, before, "demand_forecast")
+    [lost] = [w for w in deployment.workers.running if pid in w.pids()]
+    lost.kill()
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-4000:]
+    [run] = new_runs(instance, before)
+    assert run.status == DagsterRunStatus.SUCCESS
+    starts = [
+        r.dagster_event.pid
+        for r in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
+        if r.dagster_event.step_key == "demand_forecast"
+    ]
+    [survivor] = [w for w in deployment.workers.running if w is not lost]
+    assert len(starts) == 2 and starts[0] == pid and starts[1] in survivor.pids(), starts
+    assert_same_outputs(deployment.space, s3_reference_run)
