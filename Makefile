@@ -20,7 +20,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,deploy]'
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: configs/dagster/local.yaml
+$(DAGSTER_HOME)/dagster.yaml: shelfcast/configs/dagster/local.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp $< $@
 

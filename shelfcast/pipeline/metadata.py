@@ -2,8 +2,9 @@
 
 Values are shown as an analyst reads them: money rounded to cents with its currency, shares as
 percentages, units to one decimal, and every table a typed ``MetadataValue.table`` the UI renders
-as a table (not markdown behind a button). Layer names are shown relative to the repository, so
-the UI never shows the absolute paths of the machine that ran the step.
+as a table (not markdown behind a button). Layer names are shown relative to the package (the
+versioned ``configs/``) or the checkout, so the UI never shows the absolute paths of the machine
+that ran the step, and a wheel and a checkout name the same file alike.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
-from shelfcast.pipeline.resources import PROJECT_ROOT
+from shelfcast.pipeline.resources import CHECKOUT, PACKAGE_DIR
 from shelfcast.platform.config import ResolvedConfig
 
 # Column roles shared by the contracts (the same names mean the same thing in every contract).
@@ -107,9 +108,11 @@ def typed_table(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -
 
 
 def display_layer(label: str) -> str:
-    """A layer's name as the UI shows it: paths inside the repository made relative to it
-    (``configs/defaults.yaml@sha256:…``); URLs and paths elsewhere unchanged."""
-    return label.replace(f"{PROJECT_ROOT}/", "")
+    """A layer's name as the UI shows it: the package's versioned files relative to the package
+    (``configs/defaults.yaml@sha256:…``, installed or not), other paths inside a checkout
+    relative to it; URLs and paths elsewhere unchanged."""
+    label = label.replace(f"{PACKAGE_DIR}/", "")
+    return label.replace(f"{CHECKOUT}/", "") if CHECKOUT is not None else label
 
 
 def config_metadata(resolved: ResolvedConfig, keys: Iterable[str] | None = None) -> dict:

@@ -4,14 +4,18 @@
 empty falls back to its environment variable, read when a run (or the CLI) asks, so one code
 location serves every deployment and a test can point a run at its own folders:
 
-SHELFCAST_STORAGE     the lake the IO manager writes (default: ``<project>/data/lake``)
-SHELFCAST_LANDING     where upstream drops arrive (default: ``<project>/data/landing``)
-SHELFCAST_OUTBOX      the outbox delivery folder (default: ``<project>/data/outbox``)
-SHELFCAST_CONFIG_DIR  versioned parameter files (default: the project's ``configs/``)
+SHELFCAST_STORAGE     the lake the IO manager writes (default: ``<data>/lake``)
+SHELFCAST_LANDING     where upstream drops arrive (default: ``<data>/landing``)
+SHELFCAST_OUTBOX      the outbox delivery folder (default: ``<data>/outbox``)
+SHELFCAST_CONFIG_DIR  versioned parameter files (default: the package's ``shelfcast/configs/``)
 SHELFCAST_CONFIG_URL  remote parameter overlays (default: none)
 
-Each may be a local path or any fsspec URL (``s3://bucket/prefix``). ``<project>`` is the
-checkout the package runs from.
+Each may be a local path or any fsspec URL (``s3://bucket/prefix``). The versioned parameters
+ship inside the package (the repository's top-level ``configs`` is a link to them), so an
+installed wheel finds them as a checkout does. ``<data>`` is the checkout's ``data/`` when the
+package runs from a checkout (an editable install, or ``PYTHONPATH``); an installed package has
+no project folder of its own, so it is ``data/`` under the current working directory, resolved
+when a location is asked for. Deployments set the three variables and never rely on it.
 """
 
 from __future__ import annotations
@@ -28,16 +32,35 @@ from shelfcast.platform.io_manager import ParquetIOManager
 from shelfcast.platform.landing import read_drop
 from shelfcast.platform.storage import as_upath
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# The versioned parameters: package data, so they travel with the wheel.
+CONFIG_DIR = PACKAGE_DIR / "configs"
+
+
+def _checkout() -> Path | None:
+    """The repository the package runs from, or None when it is installed (site-packages)."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+CHECKOUT = _checkout()
 
 
 class Locations(ConfigurableResource):
-    """The deployment's storage URLs; empty fields come from the environment at use."""
+    """The deployment's storage URLs; empty fields come from the environment at use.
+
+    Unset everywhere, the lake, landing zone and outbox are ``data/lake``, ``data/landing`` and
+    ``data/outbox`` under the checkout when the package runs from one, else under the current
+    working directory; the parameter files are the package's own ``configs/``.
+    """
 
     storage: str = Field(default="", description="The lake; empty: $SHELFCAST_STORAGE")
     landing: str = Field(default="", description="Landing zone; empty: $SHELFCAST_LANDING")
     outbox: str = Field(default="", description="Outbox; empty: $SHELFCAST_OUTBOX")
-    config_dir: str = Field(default="", description="defaults.yaml's folder; empty: the repo's")
+    config_dir: str = Field(
+        default="",
+        description="defaults.yaml's folder; empty: $SHELFCAST_CONFIG_DIR, else the package's",
+    )
     config_url: str = Field(
         default="", description="Remote parameter overlays; empty: $SHELFCAST_CONFIG_URL"
     )
@@ -52,11 +75,7 @@ class Locations(ConfigurableResource):
         return self.outbox or os.environ.get("SHELFCAST_OUTBOX") or _data("outbox")
 
     def config_folder(self) -> str:
-        return (
-            self.config_dir
-            or os.environ.get("SHELFCAST_CONFIG_DIR")
-            or str(PROJECT_ROOT / "configs")
-        )
+        return self.config_dir or os.environ.get("SHELFCAST_CONFIG_DIR") or str(CONFIG_DIR)
 
     def overlays_url(self) -> str:
         return (self.config_url or os.environ.get("SHELFCAST_CONFIG_URL", "")).rstrip("/")
@@ -69,7 +88,8 @@ class Locations(ConfigurableResource):
 
 
 def _data(name: str) -> str:
-    return str(PROJECT_ROOT / "data" / name)
+    """The default folder ``name`` of the embedded mode: in the checkout, else in the cwd."""
+    return str((CHECKOUT or Path.cwd()) / "data" / name)
 
 
 class LakeIOManager(ConfigurableIOManagerFactory):

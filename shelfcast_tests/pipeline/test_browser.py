@@ -25,6 +25,7 @@ from dagster import DagsterInstance
 
 from shelfcast.definitions import defs
 from shelfcast.pipeline.jobs import SALES_HISTORY
+from shelfcast.pipeline.resources import CONFIG_DIR
 from shelfcast.pipeline.runner import load_sales_history, run_partitions
 from shelfcast_tests.services import wait_for_webserver
 
@@ -62,7 +63,7 @@ def artefacts() -> Path:
 def dagster_services(workspace, monkeypatch) -> Iterator[str]:
     """The demo's instance (configs/dagster/local.yaml: queued runs) with two partitions
     materialized, served by dagster-webserver and dequeued by dagster-daemon."""
-    shutil.copy(REPO / "configs" / "dagster" / "local.yaml", workspace.home / "dagster.yaml")
+    shutil.copy(CONFIG_DIR / "dagster" / "local.yaml", workspace.home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(workspace.home))
     for outcome in run_partitions(["US", "GB"], ["2024-03"], []):
         assert outcome.success, outcome.error

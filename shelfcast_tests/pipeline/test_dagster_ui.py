@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shelfcast.pipeline.resources import CONFIG_DIR
 from shelfcast.pipeline.runner import run_partitions
 from shelfcast_tests.services import wait_for_webserver
-
-REPO = Path(__file__).parents[2]
 
 QUERY = """
 {
@@ -49,7 +48,7 @@ def free_port() -> int:
 @pytest.fixture
 def dagster_ui(workspace):
     """dagster-webserver on a free 127.0.0.1 port over the workspace's instance."""
-    shutil.copy(REPO / "configs" / "dagster" / "local.yaml", workspace.home / "dagster.yaml")
+    shutil.copy(CONFIG_DIR / "dagster" / "local.yaml", workspace.home / "dagster.yaml")
     port = free_port()
     process = subprocess.Popen(
         [

@@ -18,6 +18,7 @@ import s3fs
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
+from shelfcast.pipeline.resources import CONFIG_DIR
 from shelfcast_tests.s3_server import REFERENCE_MARKETS, REFERENCE_MONTH, S3Workspace
 
 MARKETS = REFERENCE_MARKETS
@@ -126,7 +127,7 @@ def test_steps_in_separate_processes_sharing_only_s3_give_the_same_outputs(
     home, cwd, own_cwds = tmp_path / "dagster_home", tmp_path / "empty_cwd", tmp_path / "cwds"
     for folder in (home, cwd, own_cwds, tmp_path / "startup"):
         folder.mkdir()
-    shutil.copy(Path(__file__).parents[2] / "configs/dagster/local.yaml", home / "dagster.yaml")
+    shutil.copy(CONFIG_DIR / "dagster" / "local.yaml", home / "dagster.yaml")
     (tmp_path / "startup" / "sitecustomize.py").write_text(
         "import os, tempfile\n"
         f"os.chdir(tempfile.mkdtemp(prefix=f'{{os.getpid()}}-', dir={str(own_cwds)!r}))\n"

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shelfcast.cli import app
+from shelfcast.pipeline.resources import CONFIG_DIR
 
 BIN = Path(sys.executable).parent
 
@@ -40,10 +41,7 @@ def shell_env(workspace) -> dict[str, str]:
         "SHELFCAST_OUTBOX": str(workspace.outbox),
         "DAGSTER_HOME": str(workspace.home),
     }
-    shutil.copy(
-        Path(__file__).parents[2] / "configs" / "dagster" / "local.yaml",
-        workspace.home / "dagster.yaml",
-    )
+    shutil.copy(CONFIG_DIR / "dagster" / "local.yaml", workspace.home / "dagster.yaml")
     return env
 
 
