@@ -161,6 +161,7 @@ def main() -> None:
 def section(results: dict) -> str:
     per = results["per_partition_s"]
     m = results["machine"]
+    bound = (results["workers_1_s"] + results["orchestration_cpu_s_2"]) / m["cpus"]
     return "\n".join(
         [
             "## Celery workers: one against two, and against in-process (`workers.py`)",
@@ -183,8 +184,11 @@ def section(results: dict) -> str:
             "per partition over in-process on one worker: a process per run that orchestrates "
             "(imports, PostgreSQL event writes, one-second polling of the result backend) and each "
             "step's task start. The 8 orchestrating processes used "
-            f"{results['orchestration_cpu_s_2']:.0f} CPU seconds beside the workers. "
-            "Raw numbers: `results/workers.json`.",
+            f"{results['orchestration_cpu_s_2']:.0f} CPU seconds beside the workers: on "
+            f"{m['cpus']} cores that sharing bounds 2 workers at (1-worker wall + orchestration "
+            f"CPU) / {m['cpus']} = {bound:.1f} s, {results['workers_1_s'] / bound:.2f}× one "
+            f"worker, and they took {results['workers_2_s']:.1f} s. Raw numbers: "
+            "`results/workers.json`.",
         ]
     )
 

@@ -3,9 +3,10 @@
 Locations are resolved here and nowhere else: every resource that touches storage reads them
 from the one ``Locations`` resource, whose empty fields fall back to the environment
 (``SHELFCAST_STORAGE``, ``SHELFCAST_LANDING``, ``SHELFCAST_OUTBOX``, ``SHELFCAST_CONFIG_DIR``,
-``SHELFCAST_CONFIG_URL``) when a run starts. Where steps execute is the deployment's too
-(``SHELFCAST_EXECUTOR``, see ``shelfcast.pipeline.executors``). The embedded default keeps them under the project's
-``data/``; production sets S3 URLs in the same variables.
+``SHELFCAST_CONFIG_URL``) when a run starts. The embedded default keeps data under the
+checkout's ``data/`` (an installed package: the working directory's); production sets S3 URLs
+in the same variables. Where steps execute is the deployment's too (``SHELFCAST_EXECUTOR``, see
+``shelfcast.pipeline.executors``).
 """
 
 from __future__ import annotations
