@@ -141,6 +141,11 @@ def run(
         raise _usage("give --market and --month (each repeatable), or --replay")
     if wait and not submit:
         raise _usage("--wait goes with --submit (in-process runs always finish before the end)")
+    if submit and patch_file and "://" not in patch_file:
+        raise _usage(
+            f"--submit: the runs read --patch-file where they execute, not here; put "
+            f"{patch_file} in object storage and give its URL (s3://…), or use --patch"
+        )
     if submit:
         _submit(
             replay=replay, market=market or [], month=month or [], patch=patch or [],

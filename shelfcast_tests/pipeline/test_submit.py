@@ -40,3 +40,13 @@ def test_submit_checks_the_parameters_before_anything_is_submitted(workspace):
 
 def test_wait_without_submit_is_a_usage_error(workspace):
     assert_one_message(cli("run", "--market", "US", "--month", "2024-03", "--wait"), code=2)
+
+
+def test_submit_refuses_a_local_patch_file_the_runs_could_not_read(workspace, tmp_path):
+    patches = tmp_path / "patches.yaml"
+    patches.write_text("optimiser:\n  max_changes: 10\n")
+    result = cli(
+        "run", "--market", "US", "--month", "2024-03", "--submit", "--patch-file", str(patches)
+    )
+    assert_one_message(result, code=2)
+    assert "give its URL (s3://…), or use --patch" in result.output
