@@ -55,7 +55,7 @@ class CeleryDeployment:
     """A lake on S3 with the reference's sales history, two workers, and an orchestrator."""
 
     def __init__(self, reference: S3Workspace, prefix: str, root: Path, env: dict) -> None:
-        self.space = S3Workspace(reference.server, reference.bucket, prefix=prefix)
+        self.space = S3Workspace(reference.server, reference.server.make_bucket(), prefix=prefix)
         copy_history(reference, self.space, but=[MONTH])
         self.root = root
         self.home = production_home(root / "orchestrator_home")
@@ -153,19 +153,21 @@ def test_a_partition_through_two_celery_workers_equals_the_in_process_run(
     instance = deployment.instance()
     [run] = instance.get_runs(limit=1)
     assert run.status == DagsterRunStatus.SUCCESS
-    # Every step went to a worker, and the steps were shared between both.
+    # Every step was a task of one of the two workers and ran in that worker's pool process.
+    # (Which worker takes which step is the broker's choice; the RabbitMQ test below shows one
+    # worker finishing the other's step.)
     workers = worker_of_each_step(instance, run.run_id)
     assert set(workers) >= set(ASSETS), workers
-    assert set(workers.values()) == {"w1", "w2"}, workers
+    assert set(workers.values()) <= {"w1", "w2"}, workers
     step_pids = {
         r.dagster_event.step_key: r.dagster_event.pid
         for r in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_START)
     }
-    orchestrator = {
-        r.dagster_event.pid
-        for r in instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_START)
-    }
-    assert not set(step_pids.values()) & orchestrator
+    pids_of = {w.name: w.pids() for w in deployment.workers.running}
+    assert all(step_pids[step] in pids_of[worker] for step, worker in workers.items()), (
+        step_pids,
+        workers,
+    )
     assert_same_outputs(deployment.space, s3_reference_run)
 
     # The instance is PostgreSQL's: the run and its events are rows of the test's database.

@@ -54,7 +54,7 @@ query ($id: String!) {
 @pytest.fixture(scope="module")
 def reference(s3_server, s3_reference_run) -> S3Workspace:
     """The six partitions through `shelfcast run` in-process, on the reference's drops."""
-    space = S3Workspace(s3_server, s3_reference_run.bucket, prefix="queued-reference")
+    space = S3Workspace(s3_server, s3_server.make_bucket(), prefix="queued-reference")
     env = space.env() | {"SHELFCAST_LANDING": s3_reference_run.url("landing")}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
@@ -86,7 +86,9 @@ class QueuedDeployment:
 @pytest.fixture(scope="module")
 def deployment(s3_reference_run, postgres_db, tmp_path_factory):
     root = tmp_path_factory.mktemp("queued")
-    space = S3Workspace(s3_reference_run.server, s3_reference_run.bucket, prefix=root.name)
+    space = S3Workspace(
+        s3_reference_run.server, s3_reference_run.server.make_bucket(), prefix=root.name
+    )
     home = production_home(root / "dagster_home", max_concurrent_runs=2)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
