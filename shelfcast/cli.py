@@ -191,7 +191,9 @@ def _submit(
     except UserError as error:
         raise _fail(str(error)) from None
     if not wait:
-        console.print(f"{len(runs)} runs queued; the daemon launches them (see the links above)")
+        console.print(
+            f"{len(targets)} partition runs queued; the daemon launches them (links above)"
+        )
         return
     for run in runs:
         state = "[green]ok[/]" if run.success else f"[red]{run.status.value.lower()}[/]"

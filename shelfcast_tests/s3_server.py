@@ -312,6 +312,40 @@ def s3_workspace(s3_env: str, s3_server: SeaweedS3, generated_landing: Path, mon
 
 REFERENCE_MARKETS = ["US", "GB"]
 REFERENCE_MONTH = "2024-03"
+# The seven assets of a partition, in the pipeline's order.
+PIPELINE_ASSETS = [
+    "sales",
+    "products",
+    "product_performance",
+    "demand_forecast",
+    "price_recommendations",
+    "partner_export",
+    "partner_delivery",
+]
+# What legitimately differs between two deliveries: where they went and when.
+DELIVERY_VARIES = ["destination", "delivered_at"]
+
+
+def assert_same_outputs(
+    space: S3Workspace,
+    reference: S3Workspace,
+    partitions: list[tuple[str, str]],
+    assets: list[str] = PIPELINE_ASSETS,
+) -> None:
+    """Every asset of every ``(market, month)`` in ``space`` equals ``reference``'s (deliveries
+    up to where and when they happened)."""
+    import pandas as pd
+
+    for market, month in partitions:
+        for asset in assets:
+            expected, actual = (
+                reference.read(asset, market, month),
+                space.read(asset, market, month),
+            )
+            if asset == "partner_delivery":
+                expected = expected.drop(columns=DELIVERY_VARIES)
+                actual = actual.drop(columns=DELIVERY_VARIES)
+            pd.testing.assert_frame_equal(actual, expected, obj=f"{asset} {market} {month}")
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pandas as pd
 import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
@@ -31,19 +30,14 @@ from shelfcast_tests.deploy.stack import (
     dagster_command,
     production_home,
 )
-from shelfcast_tests.s3_server import REFERENCE_MONTH, S3Workspace
+from shelfcast_tests.s3_server import (
+    PIPELINE_ASSETS,
+    REFERENCE_MONTH,
+    S3Workspace,
+    assert_same_outputs,
+)
 
 MONTH = REFERENCE_MONTH
-ASSETS = [
-    "sales",
-    "products",
-    "product_performance",
-    "demand_forecast",
-    "price_recommendations",
-    "partner_export",
-    "partner_delivery",
-]
-DELIVERY_VARIES = ["destination", "delivered_at"]
 TAGS = {
     "dagster/partition": f"US|{MONTH}-01",
     "dagster/partition/market": "US",
@@ -90,20 +84,27 @@ class CeleryDeployment:
         }
 
 
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def two_workers(name: str, reference: S3Workspace, env: dict, folder: Path, monkeypatch):
+    """A deployment with workers w1 and w2 running, until the generator is closed."""
+    deployment = CeleryDeployment(reference, f"{name}-{folder.name}", folder, env)
+    # This process reads the instance too (run status, the event log): same database and S3.
+    for variable in (*env["database"], "SHELFCAST_LOG_BUCKET", *reference.server.env()):
+        monkeypatch.setenv(variable, deployment.env[variable])
+    try:
+        deployment.workers.start("w1")
+        deployment.workers.start("w2")
+        yield deployment
+    finally:
+        deployment.workers.stop()
+
+
 @pytest.fixture
 def deployment(s3_reference_run, postgres_db, celery_env, tmp_path, monkeypatch):
     env = {"database": postgres_db, "celery": celery_env}
-    deployment = CeleryDeployment(s3_reference_run, f"celery-{tmp_path.name}", tmp_path, env)
-    # This process reads the instance too (run status, the event log): same database and S3.
-    for name in (*postgres_db, "SHELFCAST_LOG_BUCKET", *s3_reference_run.server.env()):
-        monkeypatch.setenv(name, deployment.env[name])
-    deployment.workers.start("w1")
-    deployment.workers.start("w2")
-    yield deployment
-    deployment.workers.stop()
-
-
-RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+    yield from two_workers("celery", s3_reference_run, env, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -114,22 +115,7 @@ def rabbitmq_deployment(s3_reference_run, postgres_db, celery_env, tmp_path, mon
     with Connection(RABBITMQ) as connection:  # no task of an earlier session may be waiting
         connection.channel().queue_delete("dagster")  # the workers declare it afresh
     env = {"database": postgres_db, "celery": {**celery_env, "SHELFCAST_CELERY_BROKER": RABBITMQ}}
-    deployment = CeleryDeployment(s3_reference_run, f"rabbitmq-{tmp_path.name}", tmp_path, env)
-    for name in (*postgres_db, "SHELFCAST_LOG_BUCKET", *s3_reference_run.server.env()):
-        monkeypatch.setenv(name, deployment.env[name])
-    deployment.workers.start("w1")
-    deployment.workers.start("w2")
-    yield deployment
-    deployment.workers.stop()
-
-
-def assert_same_outputs(space: S3Workspace, reference: S3Workspace) -> None:
-    for asset in ASSETS:
-        expected, actual = reference.read(asset, "US", MONTH), space.read(asset, "US", MONTH)
-        if asset == "partner_delivery":
-            expected = expected.drop(columns=DELIVERY_VARIES)
-            actual = actual.drop(columns=DELIVERY_VARIES)
-        pd.testing.assert_frame_equal(actual, expected, obj=asset)
+    yield from two_workers("rabbitmq", s3_reference_run, env, tmp_path, monkeypatch)
 
 
 def worker_of_each_step(instance: DagsterInstance, run_id: str) -> dict[str, str]:
@@ -157,7 +143,7 @@ def test_a_partition_through_two_celery_workers_equals_the_in_process_run(
     # (Which worker takes which step is the broker's choice; the RabbitMQ test below shows one
     # worker finishing the other's step.)
     workers = worker_of_each_step(instance, run.run_id)
-    assert set(workers) >= set(ASSETS), workers
+    assert set(workers) >= set(PIPELINE_ASSETS), workers
     assert set(workers.values()) <= {"w1", "w2"}, workers
     step_pids = {
         r.dagster_event.step_key: r.dagster_event.pid
@@ -168,7 +154,7 @@ def test_a_partition_through_two_celery_workers_equals_the_in_process_run(
         step_pids,
         workers,
     )
-    assert_same_outputs(deployment.space, s3_reference_run)
+    assert_same_outputs(deployment.space, s3_reference_run, [("US", MONTH)])
 
     # The instance is PostgreSQL's: the run and its events are rows of the test's database.
     with psycopg2.connect(dbname=postgres_db["DAGSTER_PG_DB"], **PG) as db, db.cursor() as cur:
@@ -233,7 +219,7 @@ def test_a_worker_killed_mid_step_fails_the_run_naming_the_step_and_a_rerun_deli
     again = deployment.execute()
     output, _ = again.communicate(timeout=600)
     assert again.returncode == 0, output[-4000:]
-    assert_same_outputs(deployment.space, s3_reference_run)
+    assert_same_outputs(deployment.space, s3_reference_run, [("US", MONTH)])
     delivered = deployment.outbox()
     assert delivered
     # Exactly once: a third run finds the batch delivered and writes nothing to the outbox.
@@ -269,4 +255,4 @@ def test_on_rabbitmq_a_worker_lost_whole_mid_step_hands_the_step_to_the_other_wo
     ]
     [survivor] = [w for w in deployment.workers.running if w is not lost]
     assert len(starts) == 2 and starts[0] == pid and starts[1] in survivor.pids(), starts
-    assert_same_outputs(deployment.space, s3_reference_run)
+    assert_same_outputs(deployment.space, s3_reference_run, [("US", MONTH)])

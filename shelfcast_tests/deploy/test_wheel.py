@@ -20,21 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from shelfcast_tests.s3_server import PIPELINE_ASSETS
+
 pytestmark = [pytest.mark.slow, pytest.mark.deploy]
 
 REPO = Path(__file__).resolve().parents[2]
 # What the Dockerfile's builder stage copies; nothing else may be needed to build the wheel.
 BUILD_CONTEXT = ("pyproject.toml", "setup.cfg", "README.md", "shelfcast")
 MARKET, MONTH = "US", "2024-03"
-ASSETS = (
-    "sales",
-    "products",
-    "product_performance",
-    "demand_forecast",
-    "price_recommendations",
-    "partner_export",
-    "partner_delivery",
-)
+ASSETS = PIPELINE_ASSETS
 
 
 @dataclass

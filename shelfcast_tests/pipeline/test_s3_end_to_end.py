@@ -12,31 +12,26 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
 import s3fs
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
 from shelfcast.pipeline.resources import CONFIG_DIR
-from shelfcast_tests.s3_server import REFERENCE_MARKETS, REFERENCE_MONTH, S3Workspace
+from shelfcast_tests.s3_server import (
+    PIPELINE_ASSETS,
+    REFERENCE_MARKETS,
+    REFERENCE_MONTH,
+    S3Workspace,
+    assert_same_outputs,
+)
 
 MARKETS = REFERENCE_MARKETS
 MONTH = REFERENCE_MONTH
-ASSETS = [
-    "sales",
-    "products",
-    "product_performance",
-    "demand_forecast",
-    "price_recommendations",
-    "partner_export",
-    "partner_delivery",
-]
+ASSETS = PIPELINE_ASSETS
 HIVE_KEY = re.compile(
     r"^(?P<asset>[a-z_]+)/market=(?P<market>[A-Z]{2})/month=(?P<month>\d{4}-\d{2})\.parquet$"
 )
-# What legitimately differs between two deliveries: where they went and when.
-DELIVERY_VARIES = ["destination", "delivered_at"]
 
 
 @pytest.fixture
@@ -189,11 +184,4 @@ def test_steps_in_separate_processes_sharing_only_s3_give_the_same_outputs(
     assert {f"{asset}/market=US/month={MONTH}.parquet" for asset in ASSETS} <= set(
         space.lake_keys()
     )
-    for asset in ASSETS:
-        expected, actual = reference.read(asset, "US", MONTH), space.read(asset, "US", MONTH)
-        if asset == "partner_delivery":
-            expected, actual = (
-                expected.drop(columns=DELIVERY_VARIES),
-                actual.drop(columns=DELIVERY_VARIES),
-            )
-        pd.testing.assert_frame_equal(actual, expected, obj=asset)
+    assert_same_outputs(space, reference, [("US", MONTH)])
