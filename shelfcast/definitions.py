@@ -12,7 +12,6 @@ in the same variables. Where steps execute is the deployment's too (``SHELFCAST_
 from __future__ import annotations
 
 from dagster import Definitions, colored_console_logger
-from dagster_aws.s3 import S3Resource
 
 from shelfcast.pipeline.assets import forecast, ingest, partner, performance, pricing
 from shelfcast.pipeline.executors import deployment_executor
@@ -44,8 +43,6 @@ defs = Definitions(
         "landing": LandingZone(deployment=deployment),
         # Run patches are checked when a run is launched, not only when its first step starts.
         "params": checked_at_launch(PipelineParams(deployment=deployment)),
-        # The landing sensor's S3 client: endpoint and credentials from the standard AWS chain.
-        "s3": S3Resource(),
     },
     # Dagster's console logger for every run; `shelfcast run` selects its one-line logger.
     loggers={"console": colored_console_logger, "shelfcast_cli": cli_logger},

@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from shelfcast.core.rows import month_ordinals, positions
+
 WINDOW_MONTHS = 13  # the month and the 12 before it
 MIN_MONTHS = 6  # fewer present months than this: no trend
 INDEX_MIN_UNITS = 100  # units in the window a product needs to shape its category's season index
@@ -65,14 +67,10 @@ def _monthly(
     present = np.zeros(WINDOW_MONTHS, dtype=bool)
     if sales.empty:
         return np.zeros(shape), np.zeros(shape), present
-    dates = pd.to_datetime(sales["date"])
-    # A monthly Period's ordinal is (year − 1970) × 12 + month − 1; computed on the integer
-    # parts, not by boxing one Period per row (which took a quarter of a partition's run).
-    ordinal = (dates.dt.year.to_numpy(dtype=np.int64) - 1970) * 12 + dates.dt.month.to_numpy() - 1
-    months_back = period.ordinal - ordinal
+    months_back = period.ordinal - month_ordinals(sales["date"])
     in_window = (months_back >= 0) & (months_back < WINDOW_MONTHS)
-    present[np.unique(months_back[in_window])] = True
-    row = ids.get_indexer(sales["product_id"].astype(str))
+    present[:] = np.bincount(months_back[in_window], minlength=WINDOW_MONTHS) > 0
+    row = positions(sales["product_id"], ids)
     keep = in_window & (row >= 0)
     row, k = row[keep], months_back[keep]
     promo = sales["promo"].to_numpy(dtype=bool)[keep]
@@ -93,10 +91,15 @@ def _monthly(
 
 def _usual_price(row: np.ndarray, price: np.ndarray, promo: np.ndarray, n: int) -> np.ndarray:
     """Median non-promotion price per product (any price if it was always on promotion)."""
-    frame = pd.DataFrame({"row": row, "price": price, "regular": ~promo})
-    regular = frame.loc[frame["regular"]].groupby("row")["price"].median()
-    anything = frame.groupby("row")["price"].median()
-    return regular.reindex(range(n)).fillna(anything.reindex(range(n))).fillna(1.0).to_numpy()
+    usual = np.full(n, np.nan)
+    regular = ~promo
+    by_product = pd.Series(price[regular]).groupby(row[regular]).median()
+    usual[by_product.index] = by_product.to_numpy()
+    always_promo = np.isnan(usual)[row]
+    if always_promo.any():
+        by_product = pd.Series(price[always_promo]).groupby(row[always_promo]).median()
+        usual[by_product.index] = by_product.to_numpy()
+    return np.where(np.isnan(usual), 1.0, usual)
 
 
 def _season(units: np.ndarray, exposure: np.ndarray, category: np.ndarray) -> np.ndarray:

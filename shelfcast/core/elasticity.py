@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from shelfcast.core.rows import positions
 from shelfcast.errors import UserError
 
 _MAX_IRLS, _MAX_SWEEPS = 50, 500
@@ -121,25 +122,36 @@ def _weekly(sales: pd.DataFrame, products: pd.DataFrame, categories: pd.Index) -
     """Product-weeks: units, days, mean log relative price, promo share, product and category."""
     if sales.empty:
         return {}
-    prod = pd.Index(products["product_id"]).get_indexer(sales["product_id"])
+    prod = positions(sales["product_id"], pd.Index(products["product_id"]))
     keep = prod >= 0
-    s, prod = sales[keep], prod[keep]
-    if s.empty:
+    if not keep.any():
         return {}
-    day = pd.to_datetime(s["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    prod = prod[keep]
+
+    def column(name: str) -> np.ndarray:
+        return sales[name].to_numpy(dtype=float)[keep]
+
+    day = pd.to_datetime(sales["date"]).to_numpy()[keep].astype("datetime64[D]").astype(np.int64)
     week = (day + 3) // 7  # Monday-based weeks
-    log_price = np.log(s["price"].to_numpy(dtype=float))
-    median = pd.Series(log_price).groupby(prod).median()
-    rel = log_price - median.reindex(prod).to_numpy()
+    log_price = np.log(column("price"))
+    median = np.full(len(products), np.nan)
+    by_product = pd.Series(log_price).groupby(prod).median()
+    median[by_product.index] = by_product.to_numpy()
+    rel = log_price - median[prod]
     n_weeks = week.max() - week.min() + 1
-    key, row = np.unique(prod * n_weeks + (week - week.min()), return_inverse=True)
+    # Product-weeks numbered densely, then ranked among the occupied ones: the sorted keys and
+    # inverse np.unique gives, without sorting 15 M rows.
+    cell = prod * n_weeks + (week - week.min())
+    occupied = np.bincount(cell, minlength=len(products) * n_weeks) > 0
+    key = np.flatnonzero(occupied)
+    row = (np.cumsum(occupied) - 1)[cell]
     days = np.bincount(row).astype(float)
     product, cat_of_product = key // n_weeks, categories.get_indexer(products["category"])
     return {
-        "y": np.bincount(row, s["units"].to_numpy(dtype=float)),
+        "y": np.bincount(row, column("units")),
         "days": days,
         "x": np.bincount(row, rel) / days,
-        "promo": np.bincount(row, s["promo"].to_numpy(dtype=float)) / days,
+        "promo": np.bincount(row, column("promo")) / days,
         "product": product,
         "cat": cat_of_product[product],
         "catweek": cat_of_product[product] * n_weeks + key % n_weeks,

@@ -98,7 +98,7 @@ class Panel(NamedTuple):
 def to_panel(history: pd.DataFrame) -> Panel:
     """Long history -> panel; a missing day after a product's first row is 0, before it NaN."""
     dates = pd.to_datetime(history["date"]).dt.normalize()
-    codes, ids = pd.factorize(history["product_id"].astype(str), sort=True)
+    codes, ids = pd.factorize(_as_text(history["product_id"]), sort=True)
     start = dates.min()
     day = (dates - start).dt.days.to_numpy()
     n, t = len(ids), int(day.max()) + 1
@@ -109,6 +109,11 @@ def to_panel(history: pd.DataFrame) -> Panel:
     np.minimum.at(first, codes, day)
     units[np.arange(t)[None, :] < first[:, None]] = np.nan
     return Panel(np.asarray(ids, dtype=object), start, units)
+
+
+def _as_text(ids: pd.Series) -> pd.Series:
+    """Ids as text; text ids as they are (boxing millions of Arrow strings costs seconds)."""
+    return ids if pd.api.types.is_string_dtype(ids) else ids.astype(str)
 
 
 def forecast_frame(
@@ -130,7 +135,7 @@ def forecast_frame(
     if by_category:
         groups = None
         if "category" in history.columns:
-            category = history.groupby(history["product_id"].astype(str))["category"].first()
+            category = history.groupby(_as_text(history["product_id"]))["category"].first()
             groups = category.reindex(panel.ids).fillna("").astype(str).to_numpy()
         forecast = predict(panel.units, horizon_days, groups=groups)
     else:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from shelfcast.core.demand_trend import demand_trend
+from shelfcast.core.rows import month_ordinals, positions
 from shelfcast.errors import UserError
 
 RULES = (
@@ -227,8 +228,8 @@ def month_kpis(
     ``price_elasticity`` puts units sold at other prices on the usual price for ``demand_trend``.
     """
     period = pd.Period(month, freq="M")
-    ids = products["product_id"].astype(str)
-    units_by_month, revenue_by_month = _monthly_totals(sales)
+    ids = pd.Index(products["product_id"].astype(str), name="product_id")
+    units_by_month, revenue_by_month = _monthly_totals(sales, ids)
     present = set(units_by_month.columns)
 
     def units_over(offsets: range) -> pd.Series:
@@ -277,23 +278,31 @@ def month_kpis(
     return kpis
 
 
-def _monthly_totals(sales: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Units and revenue per product (rows) and calendar month (Period columns)."""
+def _monthly_totals(sales: pd.DataFrame, ids: pd.Index) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Units and revenue per distinct product of ``ids`` (rows) and calendar month present in
+    ``sales`` (Period columns, ascending), summed by ``np.bincount`` over dense cell numbers."""
+    ids = ids.unique()
     if sales.empty:
-        empty = pd.DataFrame(index=pd.Index([], name="product_id", dtype=str))
+        empty = pd.DataFrame(index=ids)
         return empty, empty
-    frame = pd.DataFrame(
-        {
-            "product_id": sales["product_id"].astype(str),
-            "period": pd.to_datetime(sales["date"]).dt.to_period("M"),
-            "units": sales["units"].astype(float),
-            "revenue": sales["revenue"].astype(float),
-        }
-    )
-    totals = frame.groupby(["product_id", "period"])[["units", "revenue"]].sum()
+    ordinal = month_ordinals(sales["date"])
+    first = int(ordinal.min())
+    column = ordinal - first
+    n_months = int(column.max()) + 1
+    row = positions(sales["product_id"], ids)
+    known = row >= 0
+    cell = row[known] * n_months + column[known]
+    size = len(ids) * n_months
+
+    def table(values: pd.Series) -> np.ndarray:
+        weights = values.to_numpy(dtype=float)[known]
+        return np.bincount(cell, weights, minlength=size).reshape(len(ids), n_months)
+
+    present = np.flatnonzero(np.bincount(column, minlength=n_months))  # months any row is in
+    columns = pd.PeriodIndex.from_ordinals(first + present, freq="M")
     return (
-        totals["units"].unstack("period", fill_value=0.0),
-        totals["revenue"].unstack("period", fill_value=0.0),
+        pd.DataFrame(table(sales["units"])[:, present], index=ids, columns=columns),
+        pd.DataFrame(table(sales["revenue"])[:, present], index=ids, columns=columns),
     )
 
 

@@ -2,7 +2,6 @@
 
 import pandas as pd
 from dagster import build_sensor_context
-from dagster_aws.s3 import S3Resource
 
 from shelfcast.definitions import defs
 from shelfcast.pipeline.resources import LandingZone, Locations
@@ -29,7 +28,6 @@ class Landing:
             cursor=self.cursor,
             definitions=defs,
             resources={
-                "s3": S3Resource(),
                 "landing": LandingZone(deployment=Locations(landing=self.url)),
             },
         ) as context:
@@ -73,7 +71,7 @@ def test_on_a_local_folder_each_new_or_changed_drop_requests_its_partition_once(
     assert_sensor_follows_drops(Landing(str(tmp_path / "landing")))
 
 
-def test_the_sensor_and_its_s3_resource_are_in_the_code_location():
+def test_the_sensor_and_its_landing_resource_are_in_the_code_location():
     sensor = defs.resolve_sensor_def("landing_drops_sensor")
     assert sensor.job_name == "monthly_pricing"
-    assert "s3" in sensor.required_resource_keys
+    assert sensor.required_resource_keys == {"landing"}
