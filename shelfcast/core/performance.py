@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from shelfcast.core.demand_trend import demand_trend
-from shelfcast.core.rows import month_ordinals, positions
+from shelfcast.core.rows import month_ordinals, positions, selection
 from shelfcast.errors import UserError
 
 RULES = (
@@ -290,7 +290,7 @@ def _monthly_totals(sales: pd.DataFrame, ids: pd.Index) -> tuple[pd.DataFrame, p
     column = ordinal - first
     n_months = int(column.max()) + 1
     row = positions(sales["product_id"], ids)
-    known = row >= 0
+    known = selection(row >= 0)
     cell = row[known] * n_months + column[known]
     size = len(ids) * n_months
 

@@ -34,6 +34,7 @@ from shelfcast.errors import UserError
 from shelfcast.pipeline.partitions import market_month, split_partition_key, trailing_months
 from shelfcast.platform.io_manager import CONTRACT_KEY, contract_name
 from shelfcast.platform.secrets import redact
+from shelfcast.platform.validated_cache import WindowFrames
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # dagster-pandera marks its converter as beta
@@ -150,9 +151,18 @@ def sales_months(months: int) -> AssetIn:
     )
 
 
-def concat_window(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Frames of a trailing window of partitions, in time order, as one frame."""
-    ordered = [frames[key] for key in sorted(frames, key=lambda k: split_partition_key(k)[1])]
-    if not ordered:
+def concat_window(frames: Mapping[str, pd.DataFrame], since: str = "") -> pd.DataFrame:
+    """Frames of a trailing window of partitions (those of months ``since`` and later), in time
+    order, as one frame: a view when the IO manager loaded them as one window
+    (:class:`~shelfcast.platform.validated_cache.WindowFrames`), else a concatenated copy."""
+    keys = sorted(
+        (key for key in frames if split_partition_key(key)[1] >= since),
+        key=lambda k: split_partition_key(k)[1],
+    )
+    if not keys:
         return pd.DataFrame()
-    return pd.concat(ordered, ignore_index=True)
+    if isinstance(frames, WindowFrames):
+        rows = frames.rows(keys)
+        if rows is not None:
+            return rows
+    return pd.concat([frames[key] for key in keys], ignore_index=True)

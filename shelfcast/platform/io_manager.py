@@ -39,7 +39,7 @@ from dagster import (
 from upath import UPath
 
 from shelfcast.platform.storage import StorageError, read_parquet, write_parquet_atomic
-from shelfcast.platform.validated_cache import VALIDATED
+from shelfcast.platform.validated_cache import VALIDATED, WindowFrames
 from shelfcast.platform.validation import ContractViolation, validate_frame
 
 CONTRACT_KEY = "contract"  # definition metadata: "package.module.Model" of the pandera contract
@@ -155,27 +155,29 @@ class ParquetIOManager(IOManager):
                 if key not in cached and (frame := self._read(context, key, path)) is not None
             }
         validated = self._validated_window(read, contract, asset, paths)
-        for key, frame in validated.items():
+        del read
+        if cached or not isinstance(validated, WindowFrames):
+            frames = {key: cached.get(key, validated.get(key)) for key in paths}
+            del cached, validated  # the cache keeps its frames until the window replaces them
+            window = _one_window({key: frame for key, frame in frames.items() if frame is not None})
+        else:
+            window = validated  # read and validated as one window, in the order of ``paths``
+        for key, frame in window.items():
             VALIDATED.put(paths[key], versions[key], contract, frame)
-        return {
-            key: cached.get(key, validated.get(key))
-            for key in paths
-            if key in cached or key in validated
-        }
+        return window
 
     def _validated_window(self, frames: dict, contract, asset: str, paths) -> dict:
+        """Each frame validated; the frames of a ``rows_checked_alone`` contract as one window
+        (:class:`WindowFrames`), validated in place, with no copy beyond the concatenation."""
         if contract is None or not frames:
             return frames
         if len(frames) > 1 and rows_checked_alone(contract) and _same_dtypes(frames.values()):
-            window = None
+            joined = _window_bounds(frames)
             with contextlib.suppress(pa_errors.SchemaErrors):
-                window = contract.validate(pd.concat(frames.values(), ignore_index=True), lazy=True)
-            if window is not None:
-                bounds = np.cumsum([0, *(len(frame) for frame in frames.values())])
-                return {
-                    key: window.iloc[start:end].reset_index(drop=True)
-                    for key, start, end in zip(frames, bounds[:-1], bounds[1:], strict=True)
-                }
+                window = contract.validate(
+                    pd.concat(frames.values(), ignore_index=True), lazy=True, inplace=True
+                )
+                return WindowFrames(window, joined)
         return {
             key: self._validated(frame, contract, asset, paths[key])
             for key, frame in frames.items()
@@ -237,7 +239,7 @@ class ParquetIOManager(IOManager):
     ) -> pd.DataFrame:
         if contract is None:
             return frame
-        return validate_frame(frame, contract, f"{asset} loaded from {path}")
+        return validate_frame(frame, contract, f"{asset} loaded from {path}", inplace=True)
 
 
 def _read_object(asset: str, path: UPath) -> pd.DataFrame:
@@ -283,6 +285,24 @@ def _wants_dict(context: InputContext) -> bool:
     """True for an input of several partitions (annotated ``dict[str, pd.DataFrame]``)."""
     typing_type = context.dagster_type.typing_type
     return typing_type is dict or typing.get_origin(typing_type) in (dict, Mapping)
+
+
+def _window_bounds(frames: Mapping[str, pd.DataFrame]) -> dict[str, tuple[int, int]]:
+    """Each frame's rows in the frames concatenated in order: ``{key: (start, end)}``."""
+    ends = np.cumsum([len(frame) for frame in frames.values()])
+    return {
+        key: (int(end - len(frame)), int(end))
+        for (key, frame), end in zip(frames.items(), ends, strict=True)
+    }
+
+
+def _one_window(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The window's frames (cached and newly validated) concatenated once, as views of that one
+    frame, so the step's ``concat_window`` copies nothing. Frames whose dtypes differ stay
+    separate frames (pandas would cast them to fit)."""
+    if len(frames) < 2 or not _same_dtypes(frames.values()):
+        return frames
+    return WindowFrames(pd.concat(frames.values(), ignore_index=True), _window_bounds(frames))
 
 
 def _same_dtypes(frames) -> bool:

@@ -23,6 +23,33 @@ from upath import UPath
 from shelfcast.platform.storage import is_local
 
 
+class WindowFrames(dict):
+    """``{partition key: frame}`` of a window, each frame a view of consecutive rows of one
+    validated ``frame`` (the partitions in time order).
+
+    A step that wants the whole window, or its latest partitions, takes :meth:`rows` of them: a
+    view, not a concatenated copy, so a step holds one copy of its window. Frames taken one by
+    one are the same views; nothing may modify them (they are cached too).
+    """
+
+    def __init__(self, frame: pd.DataFrame, bounds: dict[str, tuple[int, int]]):
+        super().__init__({key: view(frame, start, end) for key, (start, end) in bounds.items()})
+        self.frame = frame
+        self.bounds = bounds
+
+    def rows(self, keys: list[str]) -> pd.DataFrame | None:
+        """The rows of ``keys`` (in the frame's order) as one view; None if not consecutive."""
+        spans = [self.bounds[key] for key in keys]
+        if any(a[1] != b[0] for a, b in zip(spans, spans[1:], strict=False)):
+            return None
+        return view(self.frame, spans[0][0], spans[-1][1])
+
+
+def view(frame: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
+    """Rows ``start:end`` of ``frame`` with a fresh 0-based index, sharing its memory."""
+    return frame.iloc[start:end].set_axis(pd.RangeIndex(end - start), axis=0, copy=False)
+
+
 class ValidatedFrames:
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -66,9 +93,10 @@ class ValidatedFrames:
         with self._lock:
             for stale in [k for k in self._frames if k[0] == key[0] and k != key]:
                 self._bytes -= self._frames.pop(stale)[1]  # an older version of the object
-            if key not in self._frames:
-                self._frames[key] = (frame, size)
-                self._bytes += size
+            if key in self._frames:  # the same rows, now a view of a newer window
+                self._bytes -= self._frames.pop(key)[1]
+            self._frames[key] = (frame, size)
+            self._bytes += size
             while self._bytes > self.max_bytes:
                 _, (_, freed) = self._frames.popitem(last=False)
                 self._bytes -= freed

@@ -7,12 +7,16 @@ failed and a small sample of the failing values.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.errors as pa_errors
 import pandera.pandas as pa
 from dagster import Failure, MetadataValue
 
 SAMPLE_SIZE = 5
+# Checks of the frame's shape: reported per column, as "missing column" or "unexpected column".
+STRUCTURE_CHECKS = ("column_in_dataframe", "column_in_schema", "multiple_fields_uniqueness")
 
 
 class ContractViolation(Failure):
@@ -20,11 +24,14 @@ class ContractViolation(Failure):
 
 
 def validate_frame(
-    frame: pd.DataFrame, contract: type[pa.DataFrameModel], dataset: str
+    frame: pd.DataFrame, contract: type[pa.DataFrameModel], dataset: str, inplace: bool = False
 ) -> pd.DataFrame:
-    """Return the coerced frame, or raise ContractViolation naming dataset, columns and checks."""
+    """Return the coerced frame, or raise ContractViolation naming dataset, columns and checks.
+
+    ``inplace`` coerces ``frame`` itself instead of a copy: for a frame just read, that nobody
+    else holds (a copy of a 15 M-row window is a gigabyte)."""
     try:
-        return contract.validate(frame, lazy=True)
+        return contract.validate(frame, lazy=True, inplace=inplace)
     except pa_errors.SchemaErrors as errors:
         message, failures = describe_schema_errors(errors, dataset, contract.__name__)
         raise ContractViolation(
@@ -41,6 +48,11 @@ def describe_schema_errors(
     cases = errors.failure_cases.copy()
     cases["column"] = cases["column"].fillna("<frame>").astype(str)
     cases["check"] = cases["check"].astype(str)
+    frame_checks = (cases["schema_context"] == "DataFrameSchema") & ~cases["check"].isin(
+        STRUCTURE_CHECKS
+    )
+    rows = _failing_rows(cases.loc[frame_checks])
+    cases = cases.loc[~frame_checks]
     summary = (
         cases.groupby(["column", "check"], sort=False)
         .agg(
@@ -49,8 +61,26 @@ def describe_schema_errors(
         )
         .reset_index()
     )
+    summary = pd.concat(
+        [
+            pd.DataFrame(
+                [
+                    {"column": "<rows>", "check": check, "failing_rows": n, "sample": sample}
+                    for check, (n, sample) in rows.items()
+                ],
+                columns=summary.columns,
+            ),
+            summary,
+        ],
+        ignore_index=True,
+    )
     lines = [f"{dataset} breaks its contract {contract_name}:"]
-    for row in summary.itertuples(index=False):
+    for check, (count, sample) in rows.items():
+        if count:
+            lines.append(f"  - rows fail check {check}: {count} failing row(s), e.g. {sample}")
+        else:
+            lines.append(f"  - the frame fails check {check}")
+    for row in summary.loc[summary["column"] != "<rows>"].itertuples(index=False):
         if row.check == "column_in_dataframe":
             lines.append(f"  - missing column {row.sample.strip('[]')!s}")
         elif row.check == "column_in_schema":
@@ -63,6 +93,31 @@ def describe_schema_errors(
                 f"{row.failing_rows} failing value(s), e.g. {row.sample}"
             )
     return "\n".join(lines), summary
+
+
+def _failing_rows(cases: pd.DataFrame) -> dict[str, tuple[int, str]]:
+    """A frame-level check (pandera reports each failing row once per column) as one count of
+    rows and a sample of them, shown by the columns the check names (all when it names none)."""
+    found = {}
+    for check, failed in cases.groupby("check", sort=False):
+        if failed["index"].isna().all():  # a check of the whole frame, not of its rows
+            found[check] = (0, "")
+            continue
+        named = re.search(r"columns=\[([^\]]*)\]", check)
+        keys = [c.strip(" '\"") for c in named.group(1).split(",")] if named else []
+        order = keys or sorted(failed["column"].unique())
+        by_row = failed.pivot_table(
+            index="index", columns="column", values="failure_case", aggfunc="first"
+        )
+        by_row = by_row[[c for c in order if c in by_row.columns]]
+        samples = [
+            "(" + ", ".join(f"{c}={v}" for c, v in row.items()) + ")"
+            for _, row in by_row.head(SAMPLE_SIZE).iterrows()
+        ]
+        more = len(by_row) - len(samples)
+        sample = "[" + ", ".join(samples) + (f", … {more} more" if more > 0 else "") + "]"
+        found[check] = (len(by_row), sample)
+    return found
 
 
 def _sample(values: pd.Series) -> str:

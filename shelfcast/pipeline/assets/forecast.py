@@ -22,7 +22,7 @@ from shelfcast.pipeline.factory import (
 from shelfcast.pipeline.history import checked_window, history_check
 from shelfcast.pipeline.metadata import config_metadata, section_keys
 from shelfcast.pipeline.params import PipelineParams
-from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, split_partition_key
+from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS
 from shelfcast.pipeline.resources import LandingZone
 from shelfcast.schemas import DemandForecastSchema, project
 
@@ -45,7 +45,8 @@ def demand_forecast(
     run = params.for_partition(*market_and_month(context))
     settings = run.forecast
     window = checked_window(sales_history, run.market, run.month, settings.history_months, landing)
-    history = concat_window(recent_months(sales_history, run.month, settings.history_months))
+    first = str(pd.Period(run.month, freq="M") - (settings.history_months - 1))
+    history = concat_window(sales_history, since=first)  # the latest history_months months
     flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
     categories = product_performance.set_index("product_id")["category"]
     series = history.loc[history["product_id"].isin(flagged), ["product_id", "date", "units"]]
@@ -73,12 +74,3 @@ def demand_forecast(
     }
     yield window.check_result()
     yield Output(frame, metadata=metadata)
-
-
-def recent_months(
-    frames: dict[str, pd.DataFrame], month: str, months: int
-) -> dict[str, pd.DataFrame]:
-    """The partitions of the last ``months`` months up to and including ``month``: chosen
-    before the window is concatenated, so no second copy of it is made to filter it."""
-    first = str(pd.Period(month, freq="M") - (months - 1))
-    return {key: frame for key, frame in frames.items() if split_partition_key(key)[1] >= first}
