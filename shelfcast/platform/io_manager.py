@@ -296,7 +296,7 @@ def _window_bounds(frames: Mapping[str, pd.DataFrame]) -> dict[str, tuple[int, i
     }
 
 
-def _one_window(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def _one_window(frames: dict) -> dict:
     """The window's frames (cached and newly validated) concatenated once, as views of that one
     frame, so the step's ``concat_window`` copies nothing. Frames whose dtypes differ stay
     separate frames (pandas would cast them to fit)."""

@@ -64,3 +64,21 @@ def test_a_failing_partition_is_reported_and_the_others_complete(workspace):
     assert not by_partition["GB 2024-03"].success
     assert by_partition["GB 2024-03"].error.startswith("sales GB 2024-03")
     assert "price_recommendations/market=US/month=2024-03.parquet" in workspace.lake_files()
+
+
+def test_each_worker_batch_is_consecutive_months_of_one_market_and_every_partition_runs_once():
+    from shelfcast.pipeline.partition_runs import batches
+
+    months = ["2024-09", "2024-10", "2024-11", "2024-12", "2025-01", "2025-02"]
+    targets = [(m, mo, {}) for m in ("US", "GB", "DE") for mo in reversed(months)]
+    for workers in (1, 2, 3, 8):
+        found = batches(targets, workers)
+        assert sorted(i for batch in found for i in batch) == list(range(len(targets)))
+        for batch in found:
+            assert len({targets[i][0] for i in batch}) == 1
+            labels = [targets[i][1] for i in batch]
+            assert labels == sorted(labels)  # in time order, whatever order they were asked in
+            first = months.index(labels[0])
+            assert labels == months[first : first + len(labels)]  # consecutive
+        assert [len(b) for b in found] == sorted((len(b) for b in found), reverse=True)
+        assert max(len(b) for b in found) <= -(-len(targets) // (3 * workers))
