@@ -129,6 +129,16 @@ class ParquetIOManager(IOManager):
         fault. Frames whose columns or dtypes differ are never concatenated (pandas would fill
         a missing column with NaN, which coercion could turn into values). Partitions that are
         not in the lake are left out when the input allows it (``allow_missing_partitions``).
+
+        The window comes back as :class:`WindowFrames`: every partition's frame is a view of
+        one concatenated, validated frame (validated in place: pandera's own copy of a
+        15 M-row window was a gigabyte), so the step's ``concat_window`` copies nothing and a
+        step holds one copy of its window. Measured at 20,000 products (24 months, 14.6 M
+        rows, 2 cores): validating the window took 4.5 s of a 32 s warm partition with
+        pandera's row-by-row code checks, ``Config.unique`` and a defensive copy, and takes
+        under 2 s with the checks of ``shelfcast.schemas`` (``code_matches`` once per run of
+        equal values, ``unique_rows`` by dense integer codes, month ordinals off the
+        datetime64 integers). benchmarks/README.md (end_to_end) has the partition's totals.
         """
         asset = context.asset_key.to_user_string()
         contract = contract_of(_upstream_metadata(context))

@@ -8,7 +8,8 @@ partitions. A version is what the store says identifies the bytes: size, modific
 process or another, is a new version that is read and validated afresh. A store that cannot say
 (an error asking) is not cached. The cache holds at most ``SHELFCAST_VALIDATED_CACHE_MB`` (1024 by
 default; 0 turns it off), least recently used first out; steps get the cached frames themselves
-and never modify them (they concatenate the window into a frame of their own).
+and never modify them. The frames of a window are views of one frame (:class:`WindowFrames`):
+the cache keeps that frame alive until a newer window's views replace its entries.
 """
 
 from __future__ import annotations

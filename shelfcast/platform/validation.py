@@ -77,7 +77,7 @@ def describe_schema_errors(
     lines = [f"{dataset} breaks its contract {contract_name}:"]
     for check, (count, sample) in rows.items():
         if count:
-            lines.append(f"  - rows fail check {check}: {count} failing row(s), e.g. {sample}")
+            lines.append(f"  - each of {count} row(s) fails check {check}, e.g. {sample}")
         else:
             lines.append(f"  - the frame fails check {check}")
     for row in summary.loc[summary["column"] != "<rows>"].itertuples(index=False):
