@@ -72,26 +72,35 @@ def unique_rows(df: pd.DataFrame, *, columns: list[str]) -> pd.Series:
     """No two rows share the values of ``columns`` (every row of a repeated key fails).
 
     What ``Config.unique`` checks, without hashing the rows' tuples: each column becomes dense
-    integer codes (day numbers for dates, ``pd.factorize`` otherwise), the codes one number per
-    row, and repeats are counted by ``np.bincount`` when that number space is small (15 M
-    sales rows: 0.4 s instead of 1.5 s), else by hashing the numbers.
+    integer codes in the order of its values (day numbers for dates, a sorted
+    ``pd.factorize`` otherwise), the codes one number per row. A window of months, each sorted
+    by its key, is a few runs of increasing numbers: when one column's ranges of the runs do not
+    overlap (the months' days), no key repeats, which takes one pass. Otherwise repeats are
+    counted by ``np.bincount`` when the number space is small, else by hashing the numbers.
+    15 M sales rows: 0.5 s, against 1.5 s for ``Config.unique``.
     """
     if df.empty:
         return pd.Series(True, index=df.index)
     number = np.zeros(len(df), dtype=np.int64)
     space = 1
+    all_codes = []
     for column in columns:
         values = df[column]
-        if pd.api.types.is_datetime64_dtype(values) and not values.isna().any():
-            days = values.to_numpy().astype("datetime64[D]").astype(np.int64)
+        if values.dtype == "datetime64[ns]" and not values.isna().any():
+            # Days off the nanosecond integers: a datetime64[D] cast does calendar work per row.
+            days = values.to_numpy().view(np.int64) // 86_400_000_000_000
             codes, size = days - days.min(), int(days.max() - days.min()) + 1
         else:
-            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=False)
             size = len(uniques)
         if space * size >= 2**62:
             return pd.Series(~df.duplicated(columns, keep=False).to_numpy(), index=df.index)
-        number = number * size + codes
+        number *= size
+        number += codes
         space *= size
+        all_codes.append(codes)
+    if _increasing_runs_apart(number, all_codes):
+        return pd.Series(True, index=df.index)
     if space <= 4 * len(df) + 1024:
         repeated = np.bincount(number, minlength=space)[number] > 1
     else:
@@ -112,12 +121,35 @@ class _Contract(pa.DataFrameModel):
         coerce = True
 
 
-def _month_ordinal(month: object) -> int:
-    """``'2024-03'`` → months since 1970-01 (a date's ``datetime64[M]``); −1 if not a month."""
+def _increasing_runs_apart(number: np.ndarray, codes: list[np.ndarray], most: int = 1024) -> bool:
+    """True when ``number`` is at most ``most`` runs of strictly increasing values and, for one
+    of the ``codes`` columns, the runs' ranges do not overlap: then no number repeats."""
+    if len(number) < 2:
+        return True
+    starts = np.flatnonzero(number[1:] <= number[:-1]) + 1
+    if len(starts) == 0:
+        return True
+    if len(starts) >= most:
+        return False
+    starts = np.r_[0, starts]
+    for column in codes:
+        low, high = np.minimum.reduceat(column, starts), np.maximum.reduceat(column, starts)
+        order = np.argsort(low, kind="stable")
+        if (low[order][1:] > high[order][:-1]).all():
+            return True
+    return False
+
+
+def _month_bounds(month: object) -> tuple[int, int]:
+    """``'2024-03'`` → the first instant of the month and of the next (ns since the epoch); an
+    empty range for anything that is not a month."""
     try:
-        return (int(month[:4]) - 1970) * 12 + int(month[5:7]) - 1  # type: ignore[index]
+        period = pd.Period(str(month), freq="M")
+        if not isinstance(month, str) or str(period) != month:
+            raise ValueError(month)
     except (TypeError, ValueError):
-        return -(2**62)
+        return (0, 0)
+    return (period.start_time.value, (period + 1).start_time.value)
 
 
 class SalesSchema(_Contract):
@@ -147,10 +179,15 @@ class SalesSchema(_Contract):
     def date_inside_month(cls, df: pd.DataFrame) -> Series[bool]:
         # Integer arithmetic, the month parsed once per distinct value (it is constant within a
         # partition): Series.dt.strftime costs ~15 µs a row.
-        ordinal = df["date"].to_numpy().astype("datetime64[M]").astype(np.int64)
+        # Each run of one month bounds its rows' dates by the month's first and next month's
+        # first instant: integer comparisons, no calendar arithmetic per row.
         months, lengths = runs(df["month"])
-        expected = np.repeat([_month_ordinal(m) for m in months], lengths)
-        return pd.Series(ordinal == expected, index=df.index)
+        bounds = np.array([_month_bounds(m) for m in months], dtype=np.int64).reshape(-1, 2)
+        dates = df["date"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+        inside = (dates >= np.repeat(bounds[:, 0], lengths)) & (
+            dates < np.repeat(bounds[:, 1], lengths)
+        )
+        return pd.Series(inside & ~df["date"].isna().to_numpy(), index=df.index)
 
 
 class ProductsSchema(_Contract):

@@ -81,7 +81,7 @@ def checked_window(
         for p in pd.period_range(period - (months - 1), period, freq="M")
         if p >= first_partition
     ]
-    loaded = sorted(split_partition_key(key)[1] for key in frames)
+    loaded = sorted(m for key in frames if (m := split_partition_key(key)[1]) >= expected[0])
     missing = [m for m in expected if m not in loaded]
     if not missing:
         return Window(market, month, tuple(expected), tuple(loaded), expected[0])

@@ -89,7 +89,10 @@ class ParquetIOManager(IOManager):
         paths = self._paths(context)
         contract = contract_of(context.definition_metadata)
         if contract is not None:
-            obj = validate_frame(obj, contract, f"{asset} {describe_partitions(paths)}")
+            # In place: the frame is the step's output, which nothing reads after it is stored.
+            obj = validate_frame(
+                obj, contract, f"{asset} {describe_partitions(paths)}", inplace=True
+            )
         with storage_failures(asset):
             if len(paths) == 1:
                 path = next(iter(paths.values()))
@@ -332,7 +335,13 @@ def rows_checked_alone(contract: type[pa.DataFrameModel] | None) -> bool:
 def split_by_partition(
     context: OutputContext, frame: pd.DataFrame, paths: Mapping[str | None, UPath]
 ) -> Iterator[tuple[UPath, pd.DataFrame]]:
-    """Each partition's path with its rows, from one grouping of the frame (linear in rows)."""
+    """Each partition's path with its rows, in one pass over the frame (linear in rows).
+
+    Each dimension column becomes integer codes (``pd.factorize``: Arrow's dictionary encoding,
+    no Python string per row). A frame whose partitions are consecutive rows, as a single-run
+    backfill's concatenated months are, is cut into views; any other order is grouped by one
+    stable sort of the codes.
+    """
     partitions_def = context.asset_partitions_def
     if not isinstance(partitions_def, MultiPartitionsDefinition):
         raise TypeError(
@@ -340,16 +349,31 @@ def split_by_partition(
             "whose frame has a column per partition dimension"
         )
     dimensions = [d.name for d in partitions_def.partitions_defs]
-    groups = {
-        tuple(map(str, values)): part
-        for values, part in frame.groupby(
-            [frame[d].astype(str) for d in dimensions], sort=False, observed=True
-        )
-    }
+    number = np.zeros(len(frame), dtype=np.int64)
+    labels: list[list[str]] = []
+    for dimension in dimensions:
+        codes, uniques = pd.factorize(frame[dimension], use_na_sentinel=False)
+        number = number * len(uniques) + codes
+        labels.append([str(u) for u in uniques])
+    order = None
+    starts = np.flatnonzero(np.diff(number, prepend=-1))  # where a run of one partition starts
+    if len(np.unique(number[starts])) != len(starts):  # a partition in several runs
+        order = np.argsort(number, kind="stable")
+        number = number[order]
+        starts = np.flatnonzero(np.diff(number, prepend=-1))
+    ends = np.append(starts[1:], len(frame))
+    groups = {}
+    for start, end in zip(starts, ends, strict=True):
+        rest, values = int(number[start]), []
+        for names in reversed(labels):
+            rest, code = divmod(rest, len(names))
+            values.append(names[code])
+        groups[tuple(reversed(values))] = (int(start), int(end))
     for key, path in paths.items():
         values = tuple(s.partition("=")[2] for s in hive_segments(partitions_def, str(key)))
-        part = groups.get(values, frame.iloc[0:0])
-        yield path, part.reset_index(drop=True)
+        start, end = groups.get(values, (0, 0))
+        rows = frame.iloc[start:end] if order is None else frame.take(order[start:end])
+        yield path, rows.set_axis(pd.RangeIndex(end - start), axis=0, copy=False)
 
 
 def describe_partitions(paths: Mapping[str | None, UPath]) -> str:

@@ -7,12 +7,14 @@ failed and a small sample of the failing values.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pandas as pd
 import pandera.errors as pa_errors
 import pandera.pandas as pa
 from dagster import Failure, MetadataValue
+from pandera.engines import pandas_engine
 
 SAMPLE_SIZE = 5
 # Checks of the frame's shape: reported per column, as "missing column" or "unexpected column".
@@ -29,9 +31,11 @@ def validate_frame(
     """Return the coerced frame, or raise ContractViolation naming dataset, columns and checks.
 
     ``inplace`` coerces ``frame`` itself instead of a copy: for a frame just read, that nobody
-    else holds (a copy of a 15 M-row window is a gigabyte)."""
+    else holds (a copy of a 15 M-row window is a gigabyte). Columns that already have their
+    contract's dtype are not coerced again: every check still runs on them, but pandera's
+    datetime coercion alone re-parses a datetime64 column (0.8 s on 15 M rows)."""
     try:
-        return contract.validate(frame, lazy=True, inplace=inplace)
+        return _schema(contract, _dtypes(frame)).validate(frame, lazy=True, inplace=inplace)
     except pa_errors.SchemaErrors as errors:
         message, failures = describe_schema_errors(errors, dataset, contract.__name__)
         raise ContractViolation(
@@ -39,6 +43,32 @@ def validate_frame(
             metadata={"failures": MetadataValue.md(failures.to_markdown(index=False))},
             allow_retries=False,
         ) from None
+
+
+def _dtypes(frame: pd.DataFrame) -> tuple[tuple[str, object], ...]:
+    return tuple((str(name), dtype) for name, dtype in frame.dtypes.items())
+
+
+@functools.lru_cache(maxsize=256)
+def _schema(
+    contract: type[pa.DataFrameModel], dtypes: tuple[tuple[str, object], ...]
+) -> pa.DataFrameSchema:
+    """The contract's schema, coercing only the columns not already of their dtype (a schema's
+    own ``coerce`` would coerce every column, whatever its columns say)."""
+    schema = contract.to_schema()
+    if not schema.coerce:
+        return schema
+    present = dict(dtypes)
+    untyped = [
+        name
+        for name, column in schema.columns.items()
+        if name not in present
+        or column.dtype is None
+        or not column.dtype.check(pandas_engine.Engine.dtype(present[name]))
+    ]
+    schema = schema.update_columns({name: {"coerce": True} for name in untyped})
+    schema.coerce = False
+    return schema
 
 
 def describe_schema_errors(

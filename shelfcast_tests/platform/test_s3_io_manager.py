@@ -184,3 +184,36 @@ def test_another_fsspec_store_needs_no_code_change():
         "/shelfcast-lake/doubled/market=US/month=2024-03.parquet",
         "/shelfcast-lake/numbers/market=US/month=2024-03.parquet",
     ]
+
+
+@asset(partitions_def=partitions, backfill_policy=BackfillPolicy.single_run())
+def interleaved(context) -> pd.DataFrame:
+    """Rows of every partition of the run, the partitions interleaved and in reverse."""
+    rows = []
+    for repeat in range(3):
+        for key in reversed(context.partition_keys):
+            month = key.keys_by_dimension["month"][:7]
+            rows.append({"market": "US", "month": month, "n": repeat})
+    return pd.DataFrame(rows)
+
+
+def test_a_backfill_frame_in_any_row_order_writes_each_partition_its_own_rows(tmp_path):
+    defs = Definitions(
+        assets=[interleaved],
+        jobs=[define_asset_job("load", selection=[interleaved], partitions_def=partitions)],
+        resources={"io_manager": ParquetIOManager(as_upath(tmp_path))},
+    )
+    start, end = (
+        MultiPartitionKey({"market": "US", "month": f"{m}-01"}) for m in ("2024-01", "2024-03")
+    )
+    result = defs.resolve_job_def("load").execute_in_process(
+        instance=DagsterInstance.ephemeral(),
+        tags={ASSET_PARTITION_RANGE_START_TAG: str(start), ASSET_PARTITION_RANGE_END_TAG: str(end)},
+        raise_on_error=False,
+    )
+    assert result.success
+    for month in ("2024-01", "2024-02", "2024-03"):
+        stored = pd.read_parquet(tmp_path / "interleaved" / "market=US" / f"month={month}.parquet")
+        assert stored.to_dict("records") == [
+            {"market": "US", "month": month, "n": n} for n in range(3)
+        ]

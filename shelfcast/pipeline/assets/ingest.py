@@ -110,7 +110,9 @@ def sales(
         drifts += [(month if several else "", d) for d in _drift(profiles[month], trailing, run)]
         months[month] = frame
     frame = pd.concat(months.values(), ignore_index=True) if len(months) > 1 else frame
-    yield _result(COMPLETE, incomplete, len(months))
+    n_months = len(months)
+    months.clear()  # the concatenated frame is the one copy kept
+    yield _result(COMPLETE, incomplete, n_months)
     yield _drift_result(drifts, run)
     _refuse_if(incomplete, drifts, run, IncompleteDropError)
     metadata = {
@@ -119,7 +121,7 @@ def sales(
         "units": MetadataValue.int(int(frame["units"].sum())),
         "revenue": MetadataValue.float(round(float(frame["revenue"].sum()), 2)),
     }
-    if len(months) == 1:
+    if n_months == 1:
         metadata.update(
             config_metadata(run.config, [f"ingest.{k}" for k in run.config.get("ingest")])
         )

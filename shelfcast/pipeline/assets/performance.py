@@ -15,7 +15,7 @@ from shelfcast.pipeline.factory import (
 from shelfcast.pipeline.history import checked_window, history_check
 from shelfcast.pipeline.metadata import config_metadata, frame_metadata, section_keys, typed_table
 from shelfcast.pipeline.params import PipelineParams
-from shelfcast.pipeline.partitions import PERFORMANCE_WINDOW_MONTHS
+from shelfcast.pipeline.partitions import HISTORY_WINDOW_MONTHS, PERFORMANCE_WINDOW_MONTHS
 from shelfcast.pipeline.resources import LandingZone
 from shelfcast.schemas import ProductPerformanceSchema
 
@@ -24,7 +24,9 @@ from shelfcast.schemas import ProductPerformanceSchema
     ProductPerformanceSchema,
     group="analysis",
     code_version="1",
-    ins={"sales_window": sales_months(PERFORMANCE_WINDOW_MONTHS)},
+    # The same 24 months as the forecast and pricing steps, of which it uses the latest 13: the
+    # first step of a run reads and validates the window once, the next two get views of it.
+    ins={"sales_window": sales_months(HISTORY_WINDOW_MONTHS)},
     check_specs=[history_check("product_performance")],
 )
 def product_performance(
@@ -37,7 +39,8 @@ def product_performance(
     """KPIs of the month and which products underperform, with the rule that flagged each."""
     run = params.for_partition(*market_and_month(context))
     window = checked_window(sales_window, run.market, run.month, PERFORMANCE_WINDOW_MONTHS, landing)
-    frame = assess_performance(concat_window(sales_window), products, run.month, run.performance)
+    recent = concat_window(sales_window, since=window.expected[0])
+    frame = assess_performance(recent, products, run.month, run.performance)
     flagged = frame.loc[frame["is_underperforming"]]
     rule_counts = flagged["reasons"].str.split(";").explode().value_counts()
     metadata = {
