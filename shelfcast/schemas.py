@@ -35,12 +35,16 @@ def runs(series: pd.Series) -> tuple[list, np.ndarray]:
 
     Codes such as ``market`` and ``month`` are constant within a partition, so a window of 24
     months is 24 runs: a check reads each run's value once instead of every row's. Arrow-backed
-    strings are run-length encoded by Arrow (no hashing, no Python object per row); anything else
-    falls back to a run of every row.
+    strings are run-length encoded by Arrow (no hashing, no Python object per row); any other
+    column by comparing each value with the one before it.
     """
     arrow = getattr(series.array, "_pa_array", None)
     if arrow is None:
-        return list(series), np.ones(len(series), dtype=np.int64)
+        values = series.to_numpy()
+        if len(values) == 0:
+            return [], np.zeros(0, dtype=np.int64)
+        starts = np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1]
+        return list(values[starts]), np.diff(np.r_[starts, len(values)])
     values: list = []
     lengths = []
     for chunk in arrow.chunks:

@@ -38,9 +38,16 @@ from dagster import (
 )
 from upath import UPath
 
-from shelfcast.platform.storage import StorageError, read_parquet, write_parquet_atomic
+from shelfcast.platform.storage import (
+    StorageError,
+    arrow_to_pandas,
+    read_arrow,
+    read_parquet,
+    tables_to_pandas,
+    write_parquet_atomic,
+)
 from shelfcast.platform.validated_cache import VALIDATED, WindowFrames
-from shelfcast.platform.validation import ContractViolation, validate_frame
+from shelfcast.platform.validation import ContractViolation, validate_frame, validate_in_place
 
 CONTRACT_KEY = "contract"  # definition metadata: "package.module.Model" of the pandera contract
 EXTENSION = ".parquet"
@@ -163,12 +170,12 @@ class ParquetIOManager(IOManager):
                 if (frame := VALIDATED.get(paths[key], versions[key], contract)) is not None
             }
             read = {
-                key: frame
+                key: table
                 for key, path in paths.items()
-                if key not in cached and (frame := self._read(context, key, path)) is not None
+                if key not in cached
+                and (table := self._read(context, key, path, _read_table)) is not None
             }
-        validated = self._validated_window(read, contract, asset, paths)
-        del read
+        validated = self._validated_window(read, contract, asset, paths)  # empties ``read``
         if cached or not isinstance(validated, WindowFrames):
             frames = {key: cached.get(key, validated.get(key)) for key in paths}
             del cached, validated  # the cache keeps its frames until the window replaces them
@@ -179,18 +186,28 @@ class ParquetIOManager(IOManager):
             VALIDATED.put(paths[key], versions[key], contract, frame)
         return window
 
-    def _validated_window(self, frames: dict, contract, asset: str, paths) -> dict:
-        """Each frame validated; the frames of a ``rows_checked_alone`` contract as one window
-        (:class:`WindowFrames`), validated in place, with no copy beyond the concatenation."""
-        if contract is None or not frames:
-            return frames
-        if len(frames) > 1 and rows_checked_alone(contract) and _same_dtypes(frames.values()):
-            joined = _window_bounds(frames)
+    def _validated_window(self, tables: dict, contract, asset: str, paths) -> dict:
+        """The tables read as frames, each validated; those of a ``rows_checked_alone``
+        contract as one window (:class:`WindowFrames`): converted from Arrow once, validated
+        in place, no copy beyond that conversion. Empties ``tables`` as it converts them."""
+        keys = list(tables)
+        bounds = {key: (0, 0) for key in keys}
+        end = 0
+        for key, table in tables.items():
+            bounds[key] = (end, end + table.num_rows)
+            end += table.num_rows
+        window = None
+        if contract is not None and len(tables) > 1 and rows_checked_alone(contract):
+            window = tables_to_pandas(tables)  # None: each partition on its own
+        if window is not None:
             with contextlib.suppress(pa_errors.SchemaErrors):
-                window = contract.validate(
-                    pd.concat(frames.values(), ignore_index=True), lazy=True, inplace=True
-                )
-                return WindowFrames(window, joined)
+                return WindowFrames(validate_in_place(window, contract), bounds)
+            frames = WindowFrames(window, bounds)  # the window fails: name the partition
+            return {
+                key: self._validated(frames[key], contract, asset, paths[key], inplace=False)
+                for key in keys
+            }
+        frames = {key: _table_frame(asset, paths[key], tables.pop(key)) for key in keys}
         return {
             key: self._validated(frame, contract, asset, paths[key])
             for key, frame in frames.items()
@@ -235,11 +252,12 @@ class ParquetIOManager(IOManager):
                 allow_retries=False,
             ) from None
 
-    def _read(self, context: InputContext, key: str | None, path: UPath) -> pd.DataFrame | None:
-        """One object, unvalidated; None if it is missing and the input allows that."""
+    def _read(self, context: InputContext, key: str | None, path: UPath, reader=None):
+        """One object, unvalidated (a frame; ``reader=_read_table``: its Arrow table); None if
+        it is missing and the input allows that."""
         asset = context.asset_key.to_user_string()
         try:
-            return _read_object(asset, path)
+            return (reader or _read_object)(asset, path)
         except FileNotFoundError:
             if (context.definition_metadata or {}).get("allow_missing_partitions", False):
                 context.log.debug(f"{asset} {key}: not in the lake, left out of the window")
@@ -248,27 +266,47 @@ class ParquetIOManager(IOManager):
 
     @staticmethod
     def _validated(
-        frame: pd.DataFrame, contract: type[pa.DataFrameModel] | None, asset: str, path: UPath
+        frame: pd.DataFrame,
+        contract: type[pa.DataFrameModel] | None,
+        asset: str,
+        path: UPath,
+        inplace: bool = True,
     ) -> pd.DataFrame:
         if contract is None:
             return frame
-        return validate_frame(frame, contract, f"{asset} loaded from {path}", inplace=True)
+        return validate_frame(frame, contract, f"{asset} loaded from {path}", inplace=inplace)
 
 
 def _read_object(asset: str, path: UPath) -> pd.DataFrame:
     """A stored frame; an object that is not readable Parquet is a contract violation."""
+    return _table_frame(asset, path, _read_table(asset, path))
+
+
+def _read_table(asset: str, path: UPath) -> pyarrow_lib.Table:
+    """A stored object's Arrow table; one that is not readable Parquet is a contract violation."""
     try:
-        return read_parquet(path)
+        return read_arrow(path)
     except (FileNotFoundError, StorageError):
         raise
     except (pyarrow_lib.ArrowException, OSError, ValueError) as error:
-        raise ContractViolation(
-            description=(
-                f"{asset} at {path} is not a readable Parquet file ({error}); "
-                f"re-materialize {asset} for this partition"
-            ),
-            allow_retries=False,
-        ) from None
+        raise _unreadable(asset, path, error) from None
+
+
+def _table_frame(asset: str, path: UPath, table: pyarrow_lib.Table) -> pd.DataFrame:
+    try:
+        return arrow_to_pandas(table)
+    except (pyarrow_lib.ArrowException, ValueError) as error:
+        raise _unreadable(asset, path, error) from None
+
+
+def _unreadable(asset: str, path: UPath, error: Exception) -> ContractViolation:
+    return ContractViolation(
+        description=(
+            f"{asset} at {path} is not a readable Parquet file ({error}); "
+            f"re-materialize {asset} for this partition"
+        ),
+        allow_retries=False,
+    )
 
 
 def contract_of(metadata: Mapping[str, object] | None) -> type[pa.DataFrameModel] | None:

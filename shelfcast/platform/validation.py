@@ -45,6 +45,12 @@ def validate_frame(
         ) from None
 
 
+def validate_in_place(frame: pd.DataFrame, contract: type[pa.DataFrameModel]) -> pd.DataFrame:
+    """:func:`validate_frame` in place, raising pandera's ``SchemaErrors``: for a caller that
+    then validates the frame's parts alone, to name the one at fault."""
+    return _schema(contract, _dtypes(frame)).validate(frame, lazy=True, inplace=True)
+
+
 def _dtypes(frame: pd.DataFrame) -> tuple[tuple[str, object], ...]:
     return tuple((str(name), dtype) for name, dtype in frame.dtypes.items())
 
