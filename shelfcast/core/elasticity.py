@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shelfcast.core.rows import positions, selection
+from shelfcast.core.rows import day_numbers, positions, selection
 from shelfcast.errors import UserError
 
 _MAX_IRLS, _MAX_SWEEPS = 50, 500
@@ -132,7 +132,7 @@ def _weekly(sales: pd.DataFrame, products: pd.DataFrame, categories: pd.Index) -
         return sales[name].to_numpy(dtype=float)[keep]
 
     # In place where it can be: each temporary of a 15 M-row window is 120 MB.
-    week = pd.to_datetime(sales["date"]).to_numpy()[keep].astype("datetime64[D]").astype(np.int64)
+    week = day_numbers(sales["date"])[keep]
     week += 3
     week //= 7  # Monday-based weeks
     week -= week.min()

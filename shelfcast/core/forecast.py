@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from shelfcast.core.forecast_engine import forecast_matrix
+from shelfcast.core.rows import as_datetimes
 from shelfcast.errors import UserError
 
 SEASON = 7  # days in the weekly season
@@ -97,7 +98,7 @@ class Panel(NamedTuple):
 
 def to_panel(history: pd.DataFrame) -> Panel:
     """Long history -> panel; a missing day after a product's first row is 0, before it NaN."""
-    dates = pd.to_datetime(history["date"]).dt.normalize()
+    dates = as_datetimes(history["date"]).dt.normalize()
     codes, ids = pd.factorize(_as_text(history["product_id"]), sort=True)
     start = dates.min()
     day = (dates - start).dt.days.to_numpy()

@@ -32,7 +32,17 @@ def selection(mask: np.ndarray) -> np.ndarray | slice:
     return slice(None) if mask.all() else mask
 
 
+def as_datetimes(dates: pd.Series) -> pd.Series:
+    """``dates`` as datetime64[ns]; as they are when they already are (``pd.to_datetime``
+    hashes every value of its input to build a cache, 0.4 s on 15 M rows)."""
+    return dates if dates.dtype == "datetime64[ns]" else pd.to_datetime(dates)
+
+
 def month_ordinals(dates: pd.Series) -> np.ndarray:
     """A monthly Period's ordinal for each date: (year − 1970) × 12 + month − 1."""
-    values = pd.to_datetime(dates).to_numpy()
-    return values.astype("datetime64[M]").astype(np.int64)
+    return as_datetimes(dates).to_numpy().astype("datetime64[M]").astype(np.int64)
+
+
+def day_numbers(dates: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of each date (midnight-normalised dates), from the nanoseconds."""
+    return as_datetimes(dates).to_numpy().view(np.int64) // 86_400_000_000_000

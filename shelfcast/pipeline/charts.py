@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+from shelfcast.core.rows import as_datetimes
+
 if TYPE_CHECKING:  # matplotlib is imported on first draw: steps that draw nothing skip its 0.5 s
     from matplotlib.figure import Figure
 
@@ -63,10 +65,10 @@ def weekly(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Units per 7-day week by ``keys``: weeks −HISTORY_WEEKS … −1 of history before the first
     forecast day, weeks 0 … of the forecast."""
-    start = pd.to_datetime(forecast["date"]).min()
-    past = history.assign(week=(pd.to_datetime(history["date"]) - start).dt.days // 7)
+    start = as_datetimes(forecast["date"]).min()
+    past = history.assign(week=(as_datetimes(history["date"]) - start).dt.days // 7)
     past = past.loc[past["week"] >= -HISTORY_WEEKS]
-    ahead = forecast.assign(week=(pd.to_datetime(forecast["date"]) - start).dt.days // 7)
+    ahead = forecast.assign(week=(as_datetimes(forecast["date"]) - start).dt.days // 7)
     return (
         past.groupby([*keys, "week"])["units"].sum().unstack(fill_value=0.0),
         ahead.groupby([*keys, "week"])["units_forecast"].sum().unstack(fill_value=0.0),

@@ -162,8 +162,14 @@ class ParquetIOManager(IOManager):
             if frame is None:
                 raise FileNotFoundError(path)
             return self._validated(frame, contract, asset, path)
+        # In partition-key order, which is time order within a market: the window's frame is
+        # then the months in order and a step's trailing months are one slice of it.
+        paths = dict(sorted(paths.items(), key=lambda item: str(item[0])))
         with storage_failures(asset):
             versions = {key: VALIDATED.version_of(path) for key, path in paths.items()}
+            whole = VALIDATED.window(paths, versions, contract)
+            if whole is not None:
+                return whole
             cached = {
                 key: frame
                 for key in paths
@@ -184,6 +190,8 @@ class ParquetIOManager(IOManager):
             window = validated  # read and validated as one window, in the order of ``paths``
         for key, frame in window.items():
             VALIDATED.put(paths[key], versions[key], contract, frame)
+        if isinstance(window, WindowFrames) and len(window) == len(paths):
+            VALIDATED.put_window(paths, versions, contract, window)
         return window
 
     def _validated_window(self, tables: dict, contract, asset: str, paths) -> dict:

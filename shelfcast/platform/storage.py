@@ -30,6 +30,13 @@ from upath import UPath
 from shelfcast.errors import UserError
 from shelfcast.platform.multipart import MultipartWriter
 
+if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+    # Arrow's default allocator (mimalloc) keeps the pages it frees: after a 24-month window of
+    # 20,000 products was read and converted, the process held ~0.5 GB it no longer used, which
+    # the next step could not give back. jemalloc returns them (peak RSS 3.05 → 2.66 GB warm).
+    with contextlib.suppress(NotImplementedError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+
 PARQUET_COMPRESSION = "zstd"
 
 
@@ -197,7 +204,7 @@ def tables_to_pandas(tables: dict[str, pa.Table]) -> pd.DataFrame | None:
     listed = list(tables.values())
     if not listed:
         return None
-    bare = [t.replace_schema_metadata(None) for t in listed]
+    bare = [_large_strings(t.replace_schema_metadata(None)) for t in listed]
     if any(not t.schema.equals(bare[0].schema) for t in bare[1:]):
         return None
     expected = arrow_to_pandas(bare[0].slice(0, 0)).dtypes
@@ -207,6 +214,15 @@ def tables_to_pandas(tables: dict[str, pa.Table]) -> pd.DataFrame | None:
     del listed, bare
     tables.clear()
     return arrow_to_pandas(joined)
+
+
+def _large_strings(table: pa.Table) -> pa.Table:
+    """Text columns as ``large_string``, the type pandas' Arrow strings hold: a writer may
+    store ``string`` or ``large_string`` for the same column, and the two do not concatenate."""
+    schema = pa.schema(
+        [f.with_type(pa.large_string()) if f.type == pa.string() else f for f in table.schema]
+    )
+    return table if schema.equals(table.schema) else table.cast(schema)
 
 
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:

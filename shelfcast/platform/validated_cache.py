@@ -6,10 +6,13 @@ in an in-process run the three window steps read 13, 24 and 24 months of the sam
 partitions. A version is what the store says identifies the bytes: size, modification time
 (ns) and inode of a local file, the ETag (or VersionId) of an object; any change, by this
 process or another, is a new version that is read and validated afresh. A store that cannot say
-(an error asking) is not cached. The cache holds at most ``SHELFCAST_VALIDATED_CACHE_MB`` (1024 by
-default; 0 turns it off), least recently used first out; steps get the cached frames themselves
+(an error asking) is not cached. The cache holds at most ``SHELFCAST_VALIDATED_CACHE_MB`` (2048 by
+default, which a 24-month window of 20,000 products fits; 0 turns it off), least recently used
+first out; steps get the cached frames themselves
 and never modify them. The frames of a window are views of one frame (:class:`WindowFrames`):
-the cache keeps that frame alive until a newer window's views replace its entries.
+the cache keeps that frame alive until a newer window's views replace its entries, and keeps
+the latest window whole: the three window steps of a run ask for the same 24 months, and the
+second and third get views of the window the first read (no copy, no second validation).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class ValidatedFrames:
         self._frames: OrderedDict[tuple, tuple[pd.DataFrame, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        # The latest window: (contract, {(path, version): its key in the window}, the window).
+        self._window: tuple | None = None
 
     @staticmethod
     def version_of(path: UPath) -> str | None:
@@ -102,10 +107,36 @@ class ValidatedFrames:
                 _, (_, freed) = self._frames.popitem(last=False)
                 self._bytes -= freed
 
+    def window(self, paths: dict, versions: dict, contract) -> WindowFrames | None:
+        """The latest window put, as views of the partitions ``paths`` names, if it holds every
+        one of them at the version asked (a later step of the run asks for the same months)."""
+        if self.max_bytes <= 0 or contract is None or any(v is None for v in versions.values()):
+            return None
+        with self._lock:
+            entry = self._window
+        if entry is None or entry[0] is not contract:
+            return None
+        _, keys, window = entry
+        found = [keys.get((str(paths[key]), versions[key])) for key in paths]
+        if None in found:
+            return None
+        return WindowFrames(window.frame, {key: window.bounds[w] for key, w in zip(paths, found)})
+
+    def put_window(self, paths: dict, versions: dict, contract, window: WindowFrames) -> None:
+        """Keep ``window`` (one at a time) for the next step that asks for its partitions."""
+        if self.max_bytes <= 0 or contract is None or any(v is None for v in versions.values()):
+            return
+        if int(window.frame.memory_usage(deep=False).sum()) > self.max_bytes:
+            return
+        keys = {(str(paths[key]), versions[key]): key for key in window}
+        with self._lock:
+            self._window = (contract, keys, window)
+
     def clear(self) -> None:
         with self._lock:
             self._frames.clear()
             self._bytes = 0
+            self._window = None
 
 
-VALIDATED = ValidatedFrames(int(os.environ.get("SHELFCAST_VALIDATED_CACHE_MB", "1024")) * 2**20)
+VALIDATED = ValidatedFrames(int(os.environ.get("SHELFCAST_VALIDATED_CACHE_MB", "2048")) * 2**20)

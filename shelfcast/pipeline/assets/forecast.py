@@ -12,6 +12,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output
 
 from shelfcast.core.forecast import get_forecaster
 from shelfcast.core.forecast_backtest import backtest
+from shelfcast.core.rows import positions
 from shelfcast.pipeline.asset_metadata import forecast_metadata
 from shelfcast.pipeline.factory import (
     concat_window,
@@ -49,7 +50,8 @@ def demand_forecast(
     history = concat_window(sales_history, since=first)  # the latest history_months months
     flagged = product_performance.loc[product_performance["is_underperforming"], "product_id"]
     categories = product_performance.set_index("product_id")["category"]
-    series = history.loc[history["product_id"].isin(flagged), ["product_id", "date", "units"]]
+    chosen = positions(history["product_id"], pd.Index(flagged.unique())) >= 0
+    series = history.loc[chosen, ["product_id", "date", "units"]]
     series = series.assign(category=series["product_id"].map(categories))  # models may pool by it
 
     forecaster = get_forecaster(settings.model)
