@@ -120,7 +120,8 @@ class ValidatedFrames:
         found = [keys.get((str(paths[key]), versions[key])) for key in paths]
         if None in found:
             return None
-        return WindowFrames(window.frame, {key: window.bounds[w] for key, w in zip(paths, found)})
+        bounds = {key: window.bounds[w] for key, w in zip(paths, found, strict=True)}
+        return WindowFrames(window.frame, bounds)
 
     def put_window(self, paths: dict, versions: dict, contract, window: WindowFrames) -> None:
         """Keep ``window`` (one at a time) for the next step that asks for its partitions."""
