@@ -40,11 +40,11 @@ def runs(series: pd.Series) -> tuple[list, np.ndarray]:
     """
     arrow = getattr(series.array, "_pa_array", None)
     if arrow is None:
-        values = series.to_numpy()
-        if len(values) == 0:
+        every = series.to_numpy()
+        if len(every) == 0:
             return [], np.zeros(0, dtype=np.int64)
-        starts = np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1]
-        return list(values[starts]), np.diff(np.r_[starts, len(values)])
+        starts = np.r_[0, np.flatnonzero(every[1:] != every[:-1]) + 1]
+        return list(every[starts]), np.diff(np.r_[starts, len(every)])
     values: list = []
     lengths = []
     for chunk in arrow.chunks:

@@ -210,9 +210,9 @@ class ParquetIOManager(IOManager):
         if window is not None:
             with contextlib.suppress(pa_errors.SchemaErrors):
                 return WindowFrames(validate_in_place(window, contract), bounds)
-            frames = WindowFrames(window, bounds)  # the window fails: name the partition
+            parts = WindowFrames(window, bounds)  # the window fails: name the partition
             return {
-                key: self._validated(frames[key], contract, asset, paths[key], inplace=False)
+                key: self._validated(parts[key], contract, asset, paths[key], inplace=False)
                 for key in keys
             }
         frames = {key: _table_frame(asset, paths[key], tables.pop(key)) for key in keys}
@@ -408,18 +408,18 @@ def split_by_partition(
         number = number[order]
         starts = np.flatnonzero(np.diff(number, prepend=-1))
     ends = np.append(starts[1:], len(frame))
-    groups = {}
+    groups: dict[tuple[str, ...], tuple[int, int]] = {}
     for start, end in zip(starts, ends, strict=True):
-        rest, values = int(number[start]), []
+        rest, found = int(number[start]), []
         for names in reversed(labels):
             rest, code = divmod(rest, len(names))
-            values.append(names[code])
-        groups[tuple(reversed(values))] = (int(start), int(end))
+            found.append(names[code])
+        groups[tuple(reversed(found))] = (int(start), int(end))
     for key, path in paths.items():
         values = tuple(s.partition("=")[2] for s in hive_segments(partitions_def, str(key)))
-        start, end = groups.get(values, (0, 0))
-        rows = frame.iloc[start:end] if order is None else frame.take(order[start:end])
-        yield path, rows.set_axis(pd.RangeIndex(end - start), axis=0, copy=False)
+        first, last = groups.get(values, (0, 0))
+        rows = frame.iloc[first:last] if order is None else frame.take(order[first:last])
+        yield path, rows.set_axis(pd.RangeIndex(last - first), axis=0, copy=False)
 
 
 def describe_partitions(paths: Mapping[str | None, UPath]) -> str:
