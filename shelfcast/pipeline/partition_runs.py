@@ -16,9 +16,12 @@ one worker instead of the 2× two cores allow).
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import gc
 import math
 import multiprocessing
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -130,7 +133,64 @@ def run_partition(
         loggers.STEP_LISTENER = None
     if result.success:  # only a good run becomes the partition's latest parameters
         publish_latest(deployment.lake(), result.run_id)
-    return Outcome.of(label, result, started)
+    outcome = Outcome.of(label, result, started)
+    del result  # it holds the run's outputs
+    release_run_memory()
+    return outcome
+
+
+def release_run_memory() -> None:
+    """Drop what Dagster keeps of a finished in-process run.
+
+    ``execute_in_process`` captures every output of the run, and dagster 1.13 builds record
+    constructors lazily with their first caller's locals merged into the generated function's
+    globals (``dagster_shared.check.builder.EvalContext.update_from_frame``): the first asset
+    check's ``step_context`` stays there, and with it that run's captured outputs, for the life
+    of the process. After the sales history of 20,000 products that was 1 GB held through the
+    partition run that followed. Such a namespace is a copy, not the module's own, so only
+    what it keeps of a run is dropped.
+    """
+    from dagster._core.execution.context.system import StepExecutionContext
+
+    for namespace in _generated_namespaces():
+        for key in [k for k, v in namespace.items() if isinstance(v, StepExecutionContext)]:
+            del namespace[key]
+    gc.collect()  # the run's outputs are in reference cycles with its contexts
+    _return_free_heap()
+
+
+def _return_free_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc): numpy's arrays of a month are a
+    few MB each, below the size glibc maps and unmaps on its own, so a freed history stays in
+    the process (0.5 GB of RSS at 20,000 products) unless trimmed."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+_DAGSTER_CLASSES: list[type] = []
+
+
+def _generated_namespaces() -> list[dict]:
+    """The globals of functions of dagster's classes that are not their module's own."""
+    if not _DAGSTER_CLASSES:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("dagster") and module is not None:
+                _DAGSTER_CLASSES.extend(
+                    value
+                    for value in list(vars(module).values())
+                    if isinstance(value, type) and value.__module__ == name
+                )
+    found: dict[int, dict] = {}
+    for cls in _DAGSTER_CLASSES:
+        home = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else None
+        for attribute in list(vars(cls).values()):
+            namespace = getattr(getattr(attribute, "__func__", attribute), "__globals__", None)
+            if isinstance(namespace, dict) and namespace is not home:
+                found[id(namespace)] = namespace
+    return list(found.values())
 
 
 def _in_worker(batch: list[tuple[str, str, dict]], steps) -> list[Outcome]:

@@ -20,7 +20,13 @@ from shelfcast.pipeline.jobs import (
     partition_range_tags,
 )
 from shelfcast.pipeline.params import PARTITION_REFERENCE, RUN_ID, PipelineParams
-from shelfcast.pipeline.partition_runs import QUIET, Outcome, StepListener, execute_partitions
+from shelfcast.pipeline.partition_runs import (
+    QUIET,
+    Outcome,
+    StepListener,
+    execute_partitions,
+    release_run_memory,
+)
 from shelfcast.pipeline.partitions import (
     FIRST_MONTH,
     HISTORY_WINDOW_MONTHS,
@@ -294,4 +300,7 @@ def _load_months(
         tags=partition_range_tags(market, missing[0], missing[-1]),
         raise_on_error=False,
     )
-    return Outcome.of(label, result, started, with_summary=False)
+    outcome = Outcome.of(label, result, started, with_summary=False)
+    del result  # it holds the run's outputs: every month of history loaded
+    release_run_memory()
+    return outcome
