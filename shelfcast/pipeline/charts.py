@@ -65,10 +65,15 @@ def weekly(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Units per 7-day week by ``keys``: weeks −HISTORY_WEEKS … −1 of history before the first
     forecast day, weeks 0 … of the forecast."""
-    start = as_datetimes(forecast["date"]).min()
-    past = history.assign(week=(as_datetimes(history["date"]) - start).dt.days // 7)
-    past = past.loc[past["week"] >= -HISTORY_WEEKS]
-    ahead = forecast.assign(week=(as_datetimes(forecast["date"]) - start).dt.days // 7)
+    start = as_datetimes(forecast["date"]).min().to_datetime64()
+
+    def weeks(dates: pd.Series) -> np.ndarray:
+        return (as_datetimes(dates).to_numpy() - start) // np.timedelta64(7, "D")
+
+    week = weeks(history["date"])
+    recent = week >= -HISTORY_WEEKS  # the weeks drawn, selected before any grouping
+    past = history.loc[recent, [*keys, "units"]].assign(week=week[recent])
+    ahead = forecast.assign(week=weeks(forecast["date"]))
     return (
         past.groupby([*keys, "week"])["units"].sum().unstack(fill_value=0.0),
         ahead.groupby([*keys, "week"])["units_forecast"].sum().unstack(fill_value=0.0),
