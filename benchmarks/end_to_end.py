@@ -216,7 +216,7 @@ def section(results: dict) -> str:
         "",
         f"One market, 2022-01 … 2024-12, cold = `shelfcast run --month {COLD}` on an empty lake "
         f"(loads 23 months of history), warm = `--month {WARM}` next. Wall seconds · CPU seconds "
-        "· peak RSS (GB) of each command's process tree, one run each, side by side; "
+        "· peak RSS (GB) of its largest process, one run each, side by side; "
         f"{results['machine']['cpus']} CPUs, load average {results['machine']['load_average_1m_at_start']} "
         f"at the start, {results['machine']['date']}.",
         "",
