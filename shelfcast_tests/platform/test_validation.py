@@ -58,3 +58,39 @@ def test_date_outside_month_is_named():
     frame = sales_frame(date=pd.to_datetime(["2024-03-01", "2024-04-02", "2024-03-03"]))
     with pytest.raises(ContractViolation, match="date inside the partition's month"):
         validate_frame(frame, SalesSchema, "sales")
+
+
+def test_unique_rows_flags_exactly_the_rows_pandas_calls_duplicated_in_any_row_order():
+    """The one-pass path (months each sorted, days apart) and the fallbacks agree with pandas."""
+    import numpy as np
+
+    from shelfcast.schemas import unique_rows
+
+    rng = np.random.default_rng(7)
+    for trial in range(400):
+        n = int(rng.integers(1, 40))
+        frame = pd.DataFrame(
+            {
+                "product_id": pd.array(rng.choice(list("abcd"), n), dtype="string[pyarrow]"),
+                "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 5, n), "D"),
+            }
+        )
+        if trial % 2:  # sorted and unique, like a cleaned month
+            frame = frame.sort_values(["product_id", "date"]).drop_duplicates()
+        if trial % 4 == 1:  # a second "month": the same products, later days
+            frame = pd.concat([frame, frame.assign(date=frame["date"] + pd.Timedelta(days=10))])
+        if trial % 3 == 0:  # a repeated row somewhere
+            frame = pd.concat([frame, frame.iloc[[int(rng.integers(0, len(frame)))]]])
+        got = unique_rows(frame, columns=["product_id", "date"]).to_numpy()
+        expected = ~frame.duplicated(["product_id", "date"], keep=False).to_numpy()
+        assert (got == expected).all(), frame
+
+
+def test_a_window_of_sorted_months_with_a_row_repeated_across_months_is_refused():
+    march = sales_frame()
+    april = sales_frame(
+        month=["2024-04"] * 3, date=pd.to_datetime(["2024-04-01", "2024-04-02", "2024-04-03"])
+    )
+    window = pd.concat([march, april, march.iloc[[1]]], ignore_index=True)
+    with pytest.raises(ContractViolation, match="unique_rows"):
+        validate_frame(window, SalesSchema, "sales")
