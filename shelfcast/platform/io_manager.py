@@ -130,10 +130,9 @@ class ParquetIOManager(IOManager):
         A window (an input annotated as a dict, e.g. 24 months of sales) is validated as one
         frame: pandera's cost is mostly per call. A partition this process has already read and
         validated, in the same version of the object (file size, modification time and inode,
-        or the object store's ETag), is not read and checked again: in one run the forecast and
-        pricing steps take the 24 months the performance step's 13 already began, and only the
-        months not validated yet are read (``validated_cache``). That is done only for contracts whose
-        ``Config.metadata`` declares ``rows_checked_alone`` (every check reads one row at a
+        or the object store's ETag), is not read and checked again: the next partition of the
+        same market, run by the same process, reads only its one new month
+        (``validated_cache``). That is done only for contracts whose ``Config.metadata`` declares ``rows_checked_alone`` (every check reads one row at a
         time, or uniqueness across rows): then the window passing means every partition
         passes. If it fails, each partition is validated alone so the message names the one at
         fault. Frames whose columns or dtypes differ are never concatenated (pandas would fill

@@ -2,17 +2,17 @@
 
 Validation on read stays: every object a step receives was checked against its contract after
 it was read. What this saves is checking the *same version* of an object twice in one process:
-in an in-process run the three window steps read 13, 24 and 24 months of the same sales
-partitions. A version is what the store says identifies the bytes: size, modification time
-(ns) and inode of a local file, the ETag (or VersionId) of an object; any change, by this
-process or another, is a new version that is read and validated afresh. A store that cannot say
-(an error asking) is not cached. The cache holds at most ``SHELFCAST_VALIDATED_CACHE_MB`` (2048 by
-default, which a 24-month window of 20,000 products fits; 0 turns it off), least recently used
-first out; steps get the cached frames themselves
+in an in-process run the three window steps read the same 24 months of sales, and consecutive
+partitions run by one worker share 22 of them. A version is what the store says identifies the
+bytes: size, modification time (ns) and inode of a local file, the ETag (or VersionId) of an
+object; any change, by this process or another, is a new version that is read and validated
+afresh. A store that cannot say (an error asking) is not cached. The cache holds at most
+``SHELFCAST_VALIDATED_CACHE_MB`` (2048 by default, which a 24-month window of 20,000 products
+fits; 0 turns it off), least recently used first out. Steps get the cached frames themselves
 and never modify them. The frames of a window are views of one frame (:class:`WindowFrames`):
 the cache keeps that frame alive until a newer window's views replace its entries, and keeps
-the latest window whole: the three window steps of a run ask for the same 24 months, and the
-second and third get views of the window the first read (no copy, no second validation).
+the latest window whole, so the second and third window steps of a run get views of the
+window the first read (no copy, no second validation).
 """
 
 from __future__ import annotations
