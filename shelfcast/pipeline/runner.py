@@ -302,5 +302,5 @@ def _load_months(
     )
     outcome = Outcome.of(label, result, started, with_summary=False)
     del result  # it holds the run's outputs: every month of history loaded
-    release_run_memory()
+    release_run_memory(collect=True)
     return outcome
