@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -49,5 +50,13 @@ def serve(
         highlight=False,
         soft_wrap=True,
     )
+    # SIGTERM (a supervisor stopping it, a test's terminate()) stops it as Ctrl-C does: the
+    # store is closed, whatever the disposition the process inherited (an ignored SIGTERM is
+    # inherited across exec, and a server that ignores it never stops).
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
