@@ -8,6 +8,7 @@ sales history that the instance has not materialized are loaded first, in single
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -24,6 +25,7 @@ from shelfcast.pipeline.partition_runs import (
     QUIET,
     Outcome,
     StepListener,
+    WorkerPool,
     execute_partitions,
     release_run_memory,
 )
@@ -148,22 +150,27 @@ def run_targets(
 ) -> list[Outcome]:
     """Check every partition's parameters, load the missing sales history, then run the
     partitions, ``workers`` at a time in separate processes."""
-    from shelfcast.definitions import defs
+    workers = max(1, min(workers, len(targets)))
+    pool = WorkerPool(workers, on_step is not None) if workers > 1 else contextlib.nullcontext()
+    with pool:  # the workers import the code location while this process checks
+        from shelfcast.definitions import defs
 
-    check_targets(targets)
-    instance = (
-        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    )
-    failed = []
-    for market in dict.fromkeys(m for m, _, _ in targets):
-        months = sorted({mo for m, mo, _ in targets if m == market})
-        history_job = defs.resolve_job_def(SALES_HISTORY)
-        for history in load_sales_history(history_job, instance, market, months, console):
-            if not history.success:
-                failed.append(history)
-    if failed:
-        return failed
-    return execute_partitions(targets, workers, on_step)
+        check_targets(targets)
+        instance = (
+            DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+        )
+        failed = []
+        for market in dict.fromkeys(m for m, _, _ in targets):
+            months = sorted({mo for m, mo, _ in targets if m == market})
+            history_job = defs.resolve_job_def(SALES_HISTORY)
+            for history in load_sales_history(history_job, instance, market, months, console):
+                if not history.success:
+                    failed.append(history)
+        if failed:
+            return failed
+        return execute_partitions(
+            targets, workers, on_step, pool if isinstance(pool, WorkerPool) else None
+        )
 
 
 def check_targets(targets: list[tuple[str, str, dict]]) -> None:

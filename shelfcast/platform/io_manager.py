@@ -14,8 +14,10 @@ enters; the validated, coerced frame is what is stored and what the step receive
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib
+import os
 import typing
 from collections.abc import Iterator, Mapping
 
@@ -49,6 +51,7 @@ from shelfcast.platform.storage import (
 from shelfcast.platform.validated_cache import VALIDATED, WindowFrames
 from shelfcast.platform.validation import ContractViolation, validate_frame, validate_in_place
 
+WRITERS = min(4, os.cpu_count() or 1)  # threads writing the objects of a multi-partition output
 CONTRACT_KEY = "contract"  # definition metadata: "package.module.Model" of the pandera contract
 EXTENSION = ".parquet"
 
@@ -104,6 +107,7 @@ class ParquetIOManager(IOManager):
             if len(paths) == 1:
                 path = next(iter(paths.values()))
                 size = write_parquet_atomic(path, obj)
+                _keep_validated(path, contract, obj)
                 context.add_output_metadata(
                     {
                         "path": MetadataValue.path(str(path)),
@@ -113,8 +117,15 @@ class ParquetIOManager(IOManager):
                 )
                 return
             total = 0
-            for path, part in split_by_partition(context, obj, paths):
-                total += write_parquet_atomic(path, part)
+            # Arrow encodes and compresses without the GIL: 23 months of 20,000 products took
+            # 1.9 s one after another and 1.1 s on two threads. Each object is atomic alone.
+            with concurrent.futures.ThreadPoolExecutor(WRITERS) as writers:
+                parts = list(split_by_partition(context, obj, paths))
+                for (path, part), size in zip(
+                    parts, writers.map(lambda p: write_parquet_atomic(*p), parts), strict=True
+                ):
+                    total += size
+                    _keep_validated(path, contract, part)
         context.add_output_metadata(
             {
                 "partitions_written": MetadataValue.int(len(paths)),
@@ -285,6 +296,16 @@ class ParquetIOManager(IOManager):
         if contract is None:
             return frame
         return validate_frame(frame, contract, f"{asset} loaded from {path}", inplace=inplace)
+
+
+def _keep_validated(path: UPath, contract, frame: pd.DataFrame) -> None:
+    """A frame just validated and stored, kept as the object's current version when its
+    contract is read in windows (``rows_checked_alone``): the window steps of this process
+    then get it without reading and validating the object they would find identical. After a
+    history load that is every month of the window: at 20,000 products, reading and validating
+    23 months again took about 4 s of the next partition run."""
+    if rows_checked_alone(contract):
+        VALIDATED.put(path, VALIDATED.version_of(path), contract, frame)
 
 
 def _read_object(asset: str, path: UPath) -> pd.DataFrame:

@@ -81,4 +81,18 @@ def test_each_worker_batch_is_consecutive_months_of_one_market_and_every_partiti
             first = months.index(labels[0])
             assert labels == months[first : first + len(labels)]  # consecutive
         assert [len(b) for b in found] == sorted((len(b) for b in found), reverse=True)
-        assert max(len(b) for b in found) <= -(-len(targets) // (3 * workers))
+        assert max(len(b) for b in found) <= -(-len(targets) // (2 * workers))
+
+
+def test_workers_take_the_environment_of_when_their_pool_starts(monkeypatch):
+    """Workers are forked from a server started by the first pool; a later pool's workers still
+    see the environment as it is when that pool starts, as spawned processes would."""
+    import os
+
+    from shelfcast.pipeline.partition_runs import WorkerPool
+
+    for value in ("first", "second"):
+        monkeypatch.setenv("SHELFCAST_TEST_MARK", value)
+        with WorkerPool(2, listen=False) as pool:
+            assert pool._pool is not None
+            assert pool._pool.submit(os.getenv, "SHELFCAST_TEST_MARK").result() == value
