@@ -1,17 +1,18 @@
 """Partitions of one `shelfcast run`, executed on every core: one process per partition at a time.
 
 Each partition is one in-process Dagster run of ``monthly_pricing``. With ``workers`` above 1 the
-runs go to a pool of that many processes (spawned, so each imports the code location afresh, as
-a worker on another machine would); they share nothing but storage and the instance, and their
-outputs are the same as run one after another, since a run's result depends only on its inputs
-and its frozen parameters. A failure in one partition, a refusal or a bug, is reported with its
-partition; the others go on. ``on_step(partition, step)`` hears each step as it starts.
+runs go to a pool of that many processes (:class:`WorkerPool`: forked from a fresh server
+process that imported the code location once, with the parent's environment of the moment);
+they share nothing but storage and the instance, and their outputs are the same as run one
+after another, since a run's result depends only on its inputs and its frozen parameters. A
+failure in one partition, a refusal or a bug, is reported with its partition; the others go on.
+``on_step(partition, step)`` hears each step as it starts.
 
 A worker takes a batch: consecutive months of one market, in order (``batches``). Consecutive
 months share 22 of their 24 sales months, which the worker then reads and validates once
 (``validated_cache``); handed out one by one, two workers took alternate months and each read
-most windows afresh. 4 markets × 3 months on two workers: 1.51× one worker before batching,
-1.55× with it; the rest of the gap to 2× is the parent's serial start and the workers' imports.
+most windows afresh. benchmarks/README.md (end_to_end) has 4 markets × 3 months on one worker
+and on two, beside what the machine gives two independent processes.
 """
 
 from __future__ import annotations
