@@ -131,6 +131,7 @@ class WorkerPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._steps is not None:
             self._steps.close()
+        _stop_forkserver()
 
     def run(
         self, targets: list[tuple[str, str, dict]], on_step: StepListener | None = None
@@ -145,16 +146,28 @@ class WorkerPool:
                 future = concurrent.futures.Future()
                 future.set_exception(broken)
             futures[future] = batch
-        steps = self._steps if on_step is not None else None
-        while steps is not None and not all(f.done() for f in futures):
+        steps = self._steps
+        while on_step is not None and steps is not None and not all(f.done() for f in futures):
             concurrent.futures.wait(futures, timeout=0.2)
             _drain(steps, on_step)
         for future, batch in futures.items():
             for index, outcome in zip(batch, _outcomes_of(future, batch, targets), strict=True):
                 outcomes[index] = outcome
-        if steps is not None:
+        if on_step is not None and steps is not None:
             _drain(steps, on_step)
         return [outcomes[index] for index in range(len(targets))]
+
+
+def _stop_forkserver() -> None:
+    """Stop the server with its pool and reap it: the next pool's server starts afresh, and
+    the workers' CPU time and peak memory, which the server reaped, count in this process's
+    children's (``time``, ``wait4``) as spawned workers' did. multiprocessing keeps the server
+    for the life of the process and offers no public way to stop it; without one (another
+    Python) the server stays, as multiprocessing intends."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if callable(stop):
+        stop()
 
 
 # In a worker: the queue its partitions' step events go to (None: nobody listens).
