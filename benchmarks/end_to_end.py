@@ -1,7 +1,8 @@
 """A partition at the cost of its own work: `shelfcast run` against the bare-core floor and 15a0abc.
 
 For 1,000, 4,000 and 20,000 products of one market (2022-01 … 2024-12, demo generator, seed 7),
-side by side in one run on this machine:
+side by side in one run on this machine, in three rounds (this machine's speed varies by a
+quarter from one minute to the next; medians of rounds, 15a0abc once):
 
 - **shelfcast**: `shelfcast run --market US --month 2024-11` on an empty lake (cold: it loads the
   23 months of history first), then `--month 2024-12` (warm: the history is in the lake);
@@ -137,47 +138,49 @@ def decisions(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index("product_id").sort_index()[["recommended_price", "is_change"]]
 
 
-def one_size(products: int) -> dict:
+def one_size(products: int, rounds: int = 3) -> dict:
+    """Each size in ``rounds`` rounds (a fresh lake each: cold, then warm; the floor for both
+    months), 15a0abc once; each figure the round of median wall time, with every round's wall
+    seconds beside it and the largest peak RSS of any round."""
     root = WORK / f"p{products}"
     shutil.rmtree(root, ignore_errors=True)
     landing = root / "landing"
     generate_landing(landing, products, ["US"])
-    row: dict = {"products": products}
-    for name, code in (("shelfcast", None), (BASE_COMMIT, base_worktree())):
-        space = root / name
-        env = environment(space, landing, code)
-        row[name] = {
-            "cold": pipeline(code, env, ["US"], [COLD]),
-            "warm": pipeline(code, env, ["US"], [WARM]),
-        }
-    env = environment(root / "floor", landing, None)
-    row["floor"] = {}
-    for phase, month in (("cold", COLD), ("warm", WARM)):
-        out = root / "floor" / f"{month}.parquet"
-        row["floor"][phase] = measured(
-            [
-                sys.executable,
-                str(REPO / "benchmarks" / "_floor.py"),
-                str(landing),
-                "US",
-                month,
-                str(out),
-            ],
-            env,
-        )
-        floor = (
-            pd.read_parquet(out)
-            .set_index("product_id")
-            .sort_index()[["recommended_price", "is_change"]]
-        )
-        ours = recommendations(root / "shelfcast", "US", month)
-        assert floor.equals(ours), f"the floor and the pipeline disagree on {month}"
-    base = recommendations(root / BASE_COMMIT, "US", WARM)
-    ours = recommendations(root / "shelfcast", "US", WARM)
+    row: dict = {"products": products, "rounds": rounds}
+    found: dict[str, dict[str, list[dict]]] = {
+        name: {"cold": [], "warm": []} for name in ("shelfcast", "floor")
+    }
+    for round_ in range(rounds):
+        space = root / f"shelfcast-{round_}"
+        env = environment(space, landing, None)
+        found["shelfcast"]["cold"].append(pipeline(None, env, ["US"], [COLD]))
+        found["shelfcast"]["warm"].append(pipeline(None, env, ["US"], [WARM]))
+        env = environment(root / "floor", landing, None)
+        for phase, month in (("cold", COLD), ("warm", WARM)):
+            out = root / "floor" / f"{month}.parquet"
+            command = [sys.executable, str(REPO / "benchmarks" / "_floor.py"), str(landing),
+                       "US", month, str(out)]  # fmt: skip
+            found["floor"][phase].append(measured(command, env))
+            ours = recommendations(space, "US", month)
+            floor = (
+                pd.read_parquet(out)
+                .set_index("product_id")
+                .sort_index()[["recommended_price", "is_change"]]
+            )
+            assert floor.equals(ours), f"the floor and the pipeline disagree on {month}"
+    for name, phases in found.items():
+        row[name] = {phase: typical(runs) for phase, runs in phases.items()}
+    base = environment(root / BASE_COMMIT, landing, base_worktree())
+    row[BASE_COMMIT] = {
+        "cold": pipeline(base_worktree(), base, ["US"], [COLD]),
+        "warm": pipeline(base_worktree(), base, ["US"], [WARM]),
+    }
+    theirs = recommendations(root / BASE_COMMIT, "US", WARM)
+    ours = recommendations(root / "shelfcast-0", "US", WARM)
     row["vs_base"] = {
-        "flagged_base": len(base),
+        "flagged_base": len(theirs),
         "flagged_now": len(ours),
-        "changes_base": int(base["is_change"].sum()),
+        "changes_base": int(theirs["is_change"].sum()),
         "changes_now": int(ours["is_change"].sum()),
     }
     for phase in ("cold", "warm"):
@@ -189,6 +192,16 @@ def one_size(products: int) -> dict:
         )
     print(json.dumps(row), flush=True)
     return row
+
+
+def typical(runs: list[dict]) -> dict:
+    """The run of median wall time, every run's wall seconds, the largest peak RSS of any."""
+    middle = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+    return {
+        **middle,
+        "walls_s": [r["wall_s"] for r in runs],
+        "peak_rss_gb": max(r["peak_rss_gb"] for r in runs),
+    }
 
 
 def concurrency(rounds: int = 3) -> dict:
@@ -255,7 +268,8 @@ def section(results: dict) -> str:
         "",
         f"One market, 2022-01 … 2024-12, cold = `shelfcast run --month {COLD}` on an empty lake "
         f"(loads 23 months of history), warm = `--month {WARM}` next. Wall seconds · CPU seconds "
-        "· peak RSS (GB) of its largest process, one run each, side by side; "
+        "· peak RSS (GB) of its largest process: the round of median wall time of "
+        f"{results['sizes'][0].get('rounds', 1)} rounds (15a0abc: one), the largest RSS of any; "
         f"{results['machine']['cpus']} CPUs, load average {results['machine']['load_average_1m_at_start']} "
         f"at the start, {results['machine']['date']}.",
         "",
@@ -272,6 +286,14 @@ def section(results: dict) -> str:
                 f"| {row['products']:,} | {phase} | {cell(row['shelfcast'][phase])} | "
                 f"{cell(row['floor'][phase])} | {cell(row[BASE_COMMIT][phase])} | "
                 f"{row[f'{phase}_vs_floor']:.2f}× | {row[f'{phase}_speedup_vs_base']:.2f}× |"
+            )
+    lines += ["", "Wall seconds of every round (shelfcast / floor):"]
+    for row in results["sizes"]:
+        for phase in ("cold", "warm"):
+            ours, floor = (row[n][phase].get("walls_s", []) for n in ("shelfcast", "floor"))
+            lines.append(
+                f"- {row['products']:,} {phase}: {', '.join(f'{w:.1f}' for w in ours)} / "
+                f"{', '.join(f'{w:.1f}' for w in floor)}"
             )
     c = results.get("concurrency")
     if c:

@@ -188,6 +188,11 @@ class ParquetIOManager(IOManager):
                 for key in paths
                 if (frame := VALIDATED.get(paths[key], versions[key], contract)) is not None
             }
+            if 2 * len(cached) < len(paths):
+                # Mostly uncached (a warm run finds only the month its sales step just wrote):
+                # reading every month makes the window in one pass, where joining the cached
+                # months to it would copy the whole window.
+                cached = {}
             read = {
                 key: table
                 for key, path in paths.items()
