@@ -319,7 +319,10 @@ def section(results: dict) -> str:
         "reads (once per run: the three window steps share one validated window, "
         "`shelfcast.platform.io_manager`) and every output it writes, draws the charts, and "
         "delivers to the outbox. Cold runs also load the 23 months of history through the "
-        "`sales_history` job (clean, check, validate, write Parquet).",
+        "`sales_history` job (clean, check, validate, write Parquet, the months on parallel "
+        "threads); the partition run that follows in the same process gets those months from "
+        "the validated cache, as the frames validated and written, instead of reading and "
+        "validating them again (`shelfcast.platform.validated_cache`).",
         "",
         "Raw numbers, and how the recommendations compare with 15a0abc's: `results/end_to_end.json`.",
     ]

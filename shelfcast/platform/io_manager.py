@@ -142,8 +142,9 @@ class ParquetIOManager(IOManager):
         frame: pandera's cost is mostly per call. A partition this process has already read and
         validated, in the same version of the object (file size, modification time and inode,
         or the object store's ETag), is not read and checked again: the next partition of the
-        same market, run by the same process, reads only its one new month
-        (``validated_cache``). That is done only for contracts whose ``Config.metadata`` declares ``rows_checked_alone`` (every check reads one row at a
+        same market, run by the same process, reads only its one new month, and the partition
+        run after a history load reads none: the months it wrote are kept as written
+        (``validated_cache``). A window mostly not cached is read whole, in one pass. That is done only for contracts whose ``Config.metadata`` declares ``rows_checked_alone`` (every check reads one row at a
         time, or uniqueness across rows): then the window passing means every partition
         passes. If it fails, each partition is validated alone so the message names the one at
         fault. Frames whose columns or dtypes differ are never concatenated (pandas would fill

@@ -1,9 +1,12 @@
-"""Frames this process has read and validated, by the version of the object they came from.
+"""Frames this process has validated, by the version of the object they came from or went to.
 
 Validation on read stays: every object a step receives was checked against its contract after
-it was read. What this saves is checking the *same version* of an object twice in one process:
-in an in-process run the three window steps read the same 24 months of sales, and consecutive
-partitions run by one worker share 22 of them. A version is what the store says identifies the
+it was read, or is the very frame that was checked before this process wrote that version of
+it. What this saves is checking the *same version* of an object twice in one process: in an
+in-process run the three window steps read the same 24 months of sales, consecutive
+partitions run by one worker share 22 of them, and the partition run after a history load
+needs the 23 months the load just validated and wrote (the IO manager keeps what it writes for
+a contract read in windows: at 20,000 products, 4 s of reading and validating saved). A version is what the store says identifies the
 bytes: size, modification time (ns) and inode of a local file, the ETag (or VersionId) of an
 object; any change, by this process or another, is a new version that is read and validated
 afresh. A store that cannot say (an error asking) is not cached. The cache holds at most
