@@ -231,3 +231,55 @@ def test_a_month_missing_a_column_fails_even_where_the_window_could_fill_it(tmp_
     pd.read_parquet(stored).drop(columns="flag").to_parquet(stored)
     description = first_failure(run_window(tmp_path))
     assert "market=US/month=2024-02" in description and "missing column flag" in description
+
+
+def test_months_this_process_wrote_are_not_read_again_until_their_object_changes(
+    tmp_path: Path, monkeypatch
+):
+    """What the IO manager validated and wrote is what a window step gets, with no read, as
+    long as the object is the version written; a changed object is read and validated."""
+    from shelfcast.platform import io_manager
+
+    @asset(
+        partitions_def=partitions,
+        name="monthly",
+        metadata={CONTRACT_KEY: contract_name(Monthly)},
+    )
+    def monthly_writer(context) -> pd.DataFrame:
+        month = context.partition_key.keys_by_dimension["month"][:7]
+        first = int(month[-2:]) * 10
+        return pd.DataFrame({"month": month, "n": [first, first + 1], "flag": False})
+
+    manager = ParquetIOManager(as_upath(tmp_path / "lake"))
+    instance = DagsterInstance.ephemeral()
+    for month in ("2024-01", "2024-02", "2024-03"):
+        key = MultiPartitionKey({"market": "US", "month": f"{month}-01"})
+        assert materialize(
+            [monthly_writer], partition_key=str(key), resources={"io_manager": manager},
+            instance=instance,
+        ).success  # fmt: skip
+    reads = []
+    original = io_manager._read_table
+    monkeypatch.setattr(
+        io_manager, "_read_table", lambda asset, path: reads.append(path) or original(asset, path)
+    )
+    monthly = SourceAsset(
+        "monthly", partitions_def=partitions, metadata={CONTRACT_KEY: contract_name(Monthly)}
+    )
+    window = materialize(
+        [monthly, window_summary], partition_key=str(KEY), resources={"io_manager": manager},
+        instance=instance,
+    )  # fmt: skip
+    assert window.success and reads == []
+    assert summary(tmp_path).set_index("months")["n"].to_dict() == {
+        "2024-01": "10,11",
+        "2024-02": "20,21",
+        "2024-03": "30,31",
+    }
+
+    stored = tmp_path / "lake/monthly/market=US/month=2024-02.parquet"
+    pd.read_parquet(stored).assign(n=[20, -1]).to_parquet(stored)  # another writer's version
+    description = first_failure(run_window(tmp_path))
+    assert "market=US/month=2024-02" in description
+    assert "greater_than_or_equal_to(0)" in description
+    assert any(str(path).endswith("month=2024-02.parquet") for path in reads)

@@ -94,3 +94,15 @@ def test_a_window_of_sorted_months_with_a_row_repeated_across_months_is_refused(
     window = pd.concat([march, april, march.iloc[[1]]], ignore_index=True)
     with pytest.raises(ContractViolation, match="unique_rows"):
         validate_frame(window, SalesSchema, "sales")
+
+
+def test_object_text_columns_become_arrow_text_and_a_missing_value_is_still_refused():
+    """Text held as Python objects is coerced to the contract's Arrow text in one pass (pandera
+    would otherwise check it value by value and keep the objects); what it holds is checked."""
+    frame = sales_frame()
+    assert frame["market"].dtype == object
+    validated = validate_frame(frame, SalesSchema, "sales US 2024-03")
+    for column in ("market", "month", "product_id"):
+        assert validated[column].dtype == pd.StringDtype("pyarrow"), column
+    with pytest.raises(ContractViolation, match="column 'market' fails check not_nullable"):
+        validate_frame(sales_frame(market=["US", None, "US"]), SalesSchema, "sales US 2024-03")
