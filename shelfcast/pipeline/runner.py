@@ -42,6 +42,7 @@ from shelfcast.platform.config import ConfigError, ResolvedConfig
 from shelfcast.platform.landing import drop_files, landed_months
 from shelfcast.platform.secrets import redact
 from shelfcast.platform.snapshots import latest_snapshot_path, run_snapshots
+from shelfcast.platform.validated_cache import VALIDATED
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -168,9 +169,11 @@ def run_targets(
                     failed.append(history)
         if failed:
             return failed
-        return execute_partitions(
-            targets, workers, on_step, pool if isinstance(pool, WorkerPool) else None
-        )
+        if isinstance(pool, WorkerPool):
+            # The months the history load kept validated serve runs in this process only.
+            VALIDATED.clear()
+            return execute_partitions(targets, workers, on_step, pool)
+        return execute_partitions(targets, workers, on_step)
 
 
 def check_targets(targets: list[tuple[str, str, dict]]) -> None:
