@@ -172,7 +172,8 @@ def as_ids(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
 def constant_text(value: str, rows: int) -> pd.api.extensions.ExtensionArray:
     """``value`` on every one of ``rows`` rows, as Arrow-backed text: a scalar in a frame
     would be a Python object per row, which validation then checks one by one (pandera maps
-    ``isinstance`` over an object column: 3 s of a 4,000-product history load)."""
+    ``isinstance`` over an object column: 2.8 s of a 4,000-product cold run under pyinstrument,
+    about 1 s of its wall time)."""
     return pd.array([value], dtype=TEXT).take(np.zeros(rows, dtype=np.intp))
 
 

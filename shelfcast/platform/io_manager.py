@@ -144,12 +144,14 @@ class ParquetIOManager(IOManager):
         or the object store's ETag), is not read and checked again: the next partition of the
         same market, run by the same process, reads only its one new month, and the partition
         run after a history load reads none: the months it wrote are kept as written
-        (``validated_cache``). A window mostly not cached is read whole, in one pass. That is done only for contracts whose ``Config.metadata`` declares ``rows_checked_alone`` (every check reads one row at a
-        time, or uniqueness across rows): then the window passing means every partition
-        passes. If it fails, each partition is validated alone so the message names the one at
-        fault. Frames whose columns or dtypes differ are never concatenated (pandas would fill
-        a missing column with NaN, which coercion could turn into values). Partitions that are
-        not in the lake are left out when the input allows it (``allow_missing_partitions``).
+        (``validated_cache``). A window mostly not cached is read whole, in one pass. That is
+        done only for contracts whose ``Config.metadata`` declares ``rows_checked_alone``
+        (every check reads one row at a time, or uniqueness across rows): then the window
+        passing means every partition passes. If it fails, each partition is validated alone
+        so the message names the one at fault. Frames whose columns or dtypes differ are never
+        concatenated (pandas would fill a missing column with NaN, which coercion could turn
+        into values). Partitions that are not in the lake are left out when the input allows
+        it (``allow_missing_partitions``).
 
         The window comes back as :class:`WindowFrames`: every partition's frame is a view of
         one concatenated, validated frame (validated in place: pandera's own copy of a
@@ -308,8 +310,8 @@ def _keep_validated(path: UPath, contract, frame: pd.DataFrame) -> None:
     """A frame just validated and stored, kept as the object's current version when its
     contract is read in windows (``rows_checked_alone``): the window steps of this process
     then get it without reading and validating the object they would find identical. After a
-    history load that is every month of the window: at 20,000 products, reading and validating
-    23 months again took about 4 s of the next partition run."""
+    history load that is every month of the window: at 20,000 products the next partition
+    run's window load took 5.9 s before and 1.3 s after (pyinstrument)."""
     if rows_checked_alone(contract):
         VALIDATED.put(path, VALIDATED.version_of(path), contract, frame)
 

@@ -6,9 +6,9 @@ it. What this saves is checking the *same version* of an object twice in one pro
 in-process run the three window steps read the same 24 months of sales, consecutive
 partitions run by one worker share 22 of them, and the partition run after a history load
 needs the 23 months the load just validated and wrote (the IO manager keeps what it writes for
-a contract read in windows: at 20,000 products, 4 s of reading and validating saved). A version is what the store says identifies the
-bytes: size, modification time (ns) and inode of a local file, the ETag (or VersionId) of an
-object; any change, by this process or another, is a new version that is read and validated
+a contract read in windows). A version is what the store says identifies the bytes: size,
+modification time (ns) and inode of a local file, the ETag (or VersionId) of an object; any
+change, by this process or another, is a new version that is read and validated
 afresh. A store that cannot say (an error asking) is not cached. The cache holds at most
 ``SHELFCAST_VALIDATED_CACHE_MB`` (2048 by default, which a 24-month window of 20,000 products
 fits; 0 turns it off), least recently used first out. Steps get the cached frames themselves
