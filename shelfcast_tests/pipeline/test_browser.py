@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dagster import DagsterInstance
+from playwright.sync_api import expect
 
 from shelfcast.definitions import defs
 from shelfcast.pipeline.jobs import SALES_HISTORY
@@ -176,13 +177,13 @@ def test_the_asset_pages_show_charts_tables_kinds_and_a_partition_runs_from_the_
 
     open_page(page, f"{url}/assets/demand_forecast")
     for shown in ("pandas", "Parquet", "pricing", "domain: pricing"):
-        assert page.get_by_text(shown, exact=True).first.is_visible(), shown
-    assert page.get_by_text("flagged product (SKU) forecast").is_visible()  # column descriptions
+        expect(page.get_by_text(shown, exact=True).first).to_be_visible()  # waits for the page
+    expect(page.get_by_text("flagged product (SKU) forecast")).to_be_visible()  # column docs
     page.screenshot(path=str(shots / "demand_forecast_overview.png"))
 
     open_page(page, f"{url}/assets/demand_forecast?view=events")
-    assert page.locator("table table").first.is_visible()  # the typed preview table
-    assert page.get_by_text("backtest_wape_", exact=False).first.is_visible()
+    expect(page.locator("table table").first).to_be_visible()  # the typed preview table
+    expect(page.get_by_text("backtest_wape_", exact=False).first).to_be_visible()
     for chart in ("forecast_top_products", "forecast_by_category"):
         width, height = loaded_chart(page, chart)
         assert width > 0 and height > 0, chart
